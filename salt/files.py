@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from salt.errors import SaltError
+
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
@@ -33,14 +35,14 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside `path`; it replaces `path` when the block succeeds.
 
-    An existing non-empty `path` is an error unless `overwrite` is set, in which case it
-    is replaced only after the new directory is complete.
+    An existing non-empty `path` is a `SaltError` unless `overwrite` is set, in which case
+    it is replaced only after the new directory is complete.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path}: exists and is not a directory")
+        raise SaltError(f"{path}: exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path}: directory exists and is not empty (set overwrite=true to replace it)")
+        raise SaltError(f"{path}: directory exists and is not empty (set overwrite=true to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:

@@ -1,0 +1,1 @@
+"""Data layer: competition-layout directories, tables and tiles."""
