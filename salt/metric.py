@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import Metric
 
 # Thresholds as k / 20, k = 10..19: comparing 20·intersection > k·union in integers keeps
 # the strict inequality exact (IoU = 0.55 must not pass t = 0.55).
@@ -64,36 +63,52 @@ def score_report(pred: torch.Tensor | np.ndarray, truth: torch.Tensor | np.ndarr
     }
 
 
-class CompetitionScore(Metric):
-    """Mean competition score over every tile seen since the last reset.
-
-    update(pred, truth): (B, H, W) masks; `pred` may be probabilities, binarised at
-    `threshold`. Sums are synchronised across processes, so the score is the mean over
-    the whole validation set, not a mean of per-batch means.
-    """
-
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(self, threshold: float = 0.5, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.threshold = threshold
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("tiles", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, truth: torch.Tensor) -> None:
-        if pred.is_floating_point():
-            pred = pred > self.threshold
-        scores = tile_scores(pred, truth)
-        self.total += scores.sum(dtype=torch.float64)
-        self.tiles += scores.numel()
-
-    def compute(self) -> torch.Tensor:
-        return (self.total / self.tiles.clamp(min=1)).float()
-
-
 def _as_bool_tensor(masks: torch.Tensor | np.ndarray) -> torch.Tensor:
     if isinstance(masks, np.ndarray):
         masks = torch.from_numpy(np.ascontiguousarray(masks))
     return masks if masks.dtype == torch.bool else masks != 0
+
+
+def _define_competition_score():
+    import torchmetrics
+
+    class CompetitionScore(torchmetrics.Metric):
+        """Mean competition score over every tile seen since the last reset.
+
+        update(pred, truth): (B, H, W) masks; `pred` may be probabilities, binarised at
+        `threshold`. Sums are synchronised across processes, so the score is the mean over
+        the whole validation set, not a mean of per-batch means.
+        """
+
+        is_differentiable = False
+        higher_is_better = True
+        full_state_update = False
+
+        def __init__(self, threshold: float = 0.5, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.threshold = threshold
+            self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state("tiles", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+        def update(self, pred: torch.Tensor, truth: torch.Tensor) -> None:
+            if pred.is_floating_point():
+                pred = pred > self.threshold
+            scores = tile_scores(pred, truth)
+            self.total += scores.sum(dtype=torch.float64)
+            self.tiles += scores.numel()
+
+        def compute(self) -> torch.Tensor:
+            return (self.total / self.tiles.clamp(min=1)).float()
+
+    # Pickle (ddp_spawn, multiprocessing) finds the class as salt.metric.CompetitionScore.
+    CompetitionScore.__qualname__ = "CompetitionScore"
+    return CompetitionScore
+
+
+def __getattr__(name: str):
+    # torchmetrics takes seconds to import; command-line tools that only score files
+    # (salt.score) should not pay for it, so the Metric class is built on first use.
+    if name == "CompetitionScore":
+        globals()[name] = _define_competition_score()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,58 @@
+"""Shared fixtures: synthetic datasets built in tmp dirs, and the real data when it is present."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from salt import synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path | None:
+    """The competition data: $SALT_DATA_DIR, else ../shared/tgs-salt beside the checkout."""
+    candidate = Path(os.environ.get("SALT_DATA_DIR", REPO.parent / "shared" / "tgs-salt"))
+    return candidate if (candidate / "train.csv").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = real_data_dir()
+    if path is None:
+        pytest.skip("the competition data is absent (set SALT_DATA_DIR or put it at ../shared/tgs-salt)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_tiles() -> list[synthetic.Tile]:
+    """A small synthetic dataset's tiles: 2 sections of 6 x 4 tiles."""
+    return synthetic.generate_tiles(seed=7, sections=2, section_cols=6, section_rows=4)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory, synthetic_tiles) -> Path:
+    """The small synthetic dataset written in the competition layout; read-only for tests."""
+    out = tmp_path_factory.mktemp("synthetic") / "data"
+    return synthetic.write_dataset(out, synthetic_tiles, seed=7, train_fraction=0.5)
+
+
+@pytest.fixture
+def synthetic_copy(tmp_path, synthetic_tiles) -> Path:
+    """A fresh copy of the small synthetic dataset that a test may damage."""
+    return synthetic.write_dataset(tmp_path / "data", synthetic_tiles, seed=7, train_fraction=0.5)
+
+
+def run_module(module: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m module args...` as a user would; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
