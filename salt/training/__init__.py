@@ -1,0 +1,1 @@
+"""Training: the LightningModule, callbacks, and the `train(cfg)` entry point."""

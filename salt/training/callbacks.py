@@ -1,0 +1,130 @@
+"""Callbacks that make a run readable: its training curves and validation tiles as pictures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+
+from salt.files import atomic_file  # noqa: E402
+
+
+def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Lightning's CSVLogger file -> {metric: [(epoch, value), ...]} (empty cells skipped)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            epoch = row.get("epoch")
+            if not epoch:
+                continue
+            for name, value in row.items():
+                if name in ("epoch", "step") or value in ("", None):
+                    continue
+                series.setdefault(name, []).append((int(float(epoch)), float(value)))
+    return series
+
+
+def plot_training_curves(series: dict[str, list[tuple[int, float]]], out: str | Path, title: str = "") -> Path:
+    """Loss, score and learning rate against epoch, in three panels; written atomically."""
+    panels = [
+        ("loss", [name for name in series if name.endswith("/loss")]),
+        ("competition score", [name for name in series if name.startswith("val/score")]),
+        ("learning rate", [name for name in series if name.startswith("lr")]),
+    ]
+    panels = [(label, names) for label, names in panels if names]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6), squeeze=False)
+    for ax, (label, names) in zip(axes[0], panels):
+        for name in sorted(names):
+            epochs, values = zip(*series[name])
+            ax.plot(epochs, values, label=name, marker="." if len(epochs) < 30 else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if label == "learning rate":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_file(out) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(out)
+
+
+class TrainingCurves(pl.Callback):
+    """Redraws `training_curves.png` in the run dir from the CSV logger after every validation."""
+
+    def __init__(self, filename: str = "training_curves.png") -> None:
+        self.filename = filename
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        csv_logger = next((lg for lg in trainer.loggers if isinstance(lg, pl.loggers.CSVLogger)), None)
+        if csv_logger is None:
+            return
+        csv_logger.save()  # flush this epoch's rows
+        metrics = Path(csv_logger.log_dir) / "metrics.csv"
+        if metrics.is_file():
+            plot_training_curves(read_metrics_csv(metrics), Path(trainer.default_root_dir) / self.filename, title=Path(trainer.default_root_dir).as_posix())
+
+
+def overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """(H, W) gray image in [0, 1] and bool masks -> (H, W, 3) uint8 with the truth tinted
+    green and the prediction magenta (where both, the tints mix)."""
+    rgb = np.repeat(image[..., None], 3, axis=2).astype(np.float32)
+    green, magenta = np.array([0.1, 0.9, 0.2]), np.array([0.95, 0.1, 0.85])
+    rgb[truth] = 0.55 * rgb[truth] + 0.45 * green
+    rgb[prediction] = 0.55 * rgb[prediction] + 0.45 * magenta
+    return (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+class ValidationTiles(pl.Callback):
+    """Every `every_n_epochs`, a panel of validation tiles with truth (green) and prediction
+    (magenta): saved as `validation_tiles.png` in the run dir and sent to W&B when it logs."""
+
+    def __init__(self, every_n_epochs: int = 5, tiles: int = 16) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.tiles = tiles
+        self._batch: dict | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0 and not trainer.sanity_checking and outputs is not None:
+            n = min(self.tiles, len(batch["image"]))
+            geometry = pl_module.geometry
+            self._batch = {
+                "image": geometry.uncrop(batch["image"][:n, 0]).float().cpu().numpy(),
+                "truth": (geometry.uncrop(batch["mask"][:n, 0]) > 0.5).cpu().numpy(),
+                "prediction": outputs["masks"][:n].cpu().numpy(),
+            }
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._batch is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if trainer.current_epoch % self.every_n_epochs and trainer.current_epoch != trainer.max_epochs - 1:
+            return
+        images = [overlay(*(self._batch[k][i] for k in ("image", "truth", "prediction"))) for i in range(len(self._batch["image"]))]
+        columns = 8
+        rows = -(-len(images) // columns)
+        blank = np.zeros_like(images[0])
+        images += [blank] * (rows * columns - len(images))
+        panel = np.concatenate([np.concatenate(images[r * columns : (r + 1) * columns], axis=1) for r in range(rows)], axis=0)
+        out = Path(trainer.default_root_dir) / "validation_tiles.png"
+        with atomic_file(out) as tmp:
+            plt.imsave(tmp, panel)
+        for logger in trainer.loggers:
+            if isinstance(logger, pl.loggers.WandbLogger):
+                logger.log_image(
+                    key="val/tiles",
+                    images=[panel],
+                    caption=[f"epoch {trainer.current_epoch}: truth green, prediction magenta"],
+                    step=trainer.global_step,
+                )
+        self._batch = None

@@ -1,0 +1,130 @@
+"""The LightningModule: a segmentation network trained with a composite loss and
+validated with the competition metric on the 101x101 tile inside each crop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import MaxMetric
+
+from salt.geometry import TileGeometry
+from salt.losses import CompositeLoss
+from salt.metric import CompetitionScore
+from salt.models import SegmentationOutput
+
+
+def tile_predictions(
+    output: SegmentationOutput,
+    geometry: TileGeometry,
+    *,
+    mask_threshold: float,
+    empty_threshold: float,
+) -> tuple[Tensor, Tensor]:
+    """Turn network output on centred crops into 101x101 tile predictions.
+
+    Returns (probabilities [B, 101, 101] float, masks [B, 101, 101] bool). A tile whose
+    empty-tile head gives P(salt) below `empty_threshold` is predicted empty.
+    """
+    probabilities = geometry.uncrop(torch.sigmoid(output.mask_logits.float())[:, 0])
+    masks = probabilities > mask_threshold
+    if output.empty_logit is not None:
+        salt_present = torch.sigmoid(output.empty_logit.float()) >= empty_threshold
+        masks = masks & salt_present[:, None, None]
+    return probabilities, masks
+
+
+class SaltSegmentation(pl.LightningModule):
+    """Wraps a network; every hyperparameter arrives from config.
+
+    Batches are dicts: "image" [B, C, S, S] float, "mask" [B, 1, S, S] float (S = crop size).
+
+    Args:
+        net: returns a `SegmentationOutput`.
+        loss: weighted loss terms.
+        optimizer: partial taking `params`.
+        scheduler: partial taking `optimizer`, or None.
+        scheduler_interval: "epoch" or "step".
+        monitor: the metric a plateau scheduler watches.
+        geometry: where the tile lies in a centred crop.
+        mask_threshold, empty_threshold: binarise probabilities for the metric.
+        channels_last: NHWC memory layout (faster convolutions on recent GPUs).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: CompositeLoss,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        *,
+        scheduler_interval: str = "epoch",
+        monitor: str = "val/score",
+        geometry: TileGeometry = TileGeometry(),
+        mask_threshold: float = 0.5,
+        empty_threshold: float = 0.5,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        # The run's resolved config is what rebuilds a model; keep the checkpoint small.
+        self.save_hyperparameters(logger=False, ignore=["net", "loss"])
+        self.net = net
+        self.loss = loss
+        self.geometry = geometry
+        self.val_score = CompetitionScore()
+        self.val_score_best = MaxMetric()
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def forward(self, images: Tensor) -> SegmentationOutput:
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+    def _loss(self, batch: dict, stage: str) -> tuple[Tensor, SegmentationOutput]:
+        output = self(batch["image"])
+        total, parts = self.loss(output.mask_logits, output.empty_logit, batch["mask"])
+        batch_size = len(batch["image"])
+        self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, prog_bar=stage == "train", batch_size=batch_size)
+        for name, value in parts.items():
+            self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+        return total, output
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        total, _ = self._loss(batch, "train")
+        return total
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        _, output = self._loss(batch, "val")
+        probabilities, masks = tile_predictions(
+            output,
+            self.geometry,
+            mask_threshold=self.hparams.mask_threshold,
+            empty_threshold=self.hparams.empty_threshold,
+        )
+        truth = self.geometry.uncrop(batch["mask"][:, 0]) > 0.5
+        self.val_score.update(masks, truth)
+        return {"probabilities": probabilities, "masks": masks}
+
+    def on_validation_epoch_end(self) -> None:
+        score = self.val_score.compute()
+        self.val_score.reset()
+        self.val_score_best.update(score)
+        self.log("val/score", score, prog_bar=True)
+        self.log("val/score_best", self.val_score_best.compute(), prog_bar=True)
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation must not count as the best score.
+        self.val_score_best.reset()
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.hparams.optimizer(params=self.parameters())
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": self.hparams.scheduler_interval},
+        }
