@@ -56,3 +56,47 @@ def run_module(module: str, *args: str, cwd: Path | None = None) -> subprocess.C
         text=True,
         timeout=600,
     )
+
+
+# Overrides that make any training config run fast on a CPU, with no network and no W&B.
+FAST_TRAINING = [
+    "encoder=tiny",
+    "model.decoder_channels=[16,16,16,8,8]",
+    "model.hypercolumn_channels=8",
+    "trainer=cpu",
+    "logger=csv",
+    "data.num_workers=0",
+    "data.batch_size=8",
+]
+
+
+@pytest.fixture
+def compose_train(tmp_path, synthetic_dir):
+    """Compose conf/train.yaml as `python train.py` would, on the small synthetic dataset.
+
+    Returns compose(*overrides, fast=True, run_dir=None) -> DictConfig, with Hydra's runtime
+    set so `train(cfg)` writes to `run_dir` (default tmp_path/run); `fast` adds
+    FAST_TRAINING (a tiny network on CPU).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    def _compose(*overrides: str, fast: bool = True, run_dir: Path | None = None):
+        base = [
+            "data=synthetic",
+            f"data.dir={synthetic_dir}",
+            f"paths.output_dir={tmp_path / 'outputs'}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            *(FAST_TRAINING if fast else []),
+        ]
+        with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+            cfg = compose("train", overrides=[*base, *overrides], return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(run_dir or tmp_path / "run")
+            cfg.hydra.job.num = 0
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield _compose
+    HydraConfig.instance().cfg = None

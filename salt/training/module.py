@@ -68,10 +68,13 @@ class SaltSegmentation(pl.LightningModule):
         channels_last: bool = False,
     ) -> None:
         super().__init__()
-        # The run's resolved config is what rebuilds a model; keep the checkpoint small.
-        self.save_hyperparameters(logger=False, ignore=["net", "loss"])
+        # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
+        # keeps plain values only, so it loads with torch.load(weights_only=True).
+        self.save_hyperparameters(logger=False, ignore=["net", "loss", "optimizer", "scheduler", "geometry"])
         self.net = net
         self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
         self.geometry = geometry
         self.val_score = CompetitionScore()
         self.val_score_best = MaxMetric()
@@ -120,10 +123,10 @@ class SaltSegmentation(pl.LightningModule):
         self.val_score_best.reset()
 
     def configure_optimizers(self) -> dict:
-        optimizer = self.hparams.optimizer(params=self.parameters())
-        if self.hparams.scheduler is None:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
             return {"optimizer": optimizer}
-        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        scheduler = self.scheduler_factory(optimizer=optimizer)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": self.hparams.scheduler_interval},

@@ -1,0 +1,51 @@
+"""Input channels built from a (cropped, augmented) tile: the plain image and the extras
+the original team tried. Each is (H, W) float32, computed per sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from salt.errors import SaltError
+
+# Depths in the competition run from 50 to 959; one scale for all tiles keeps them comparable.
+DEPTH_SCALE = 1000.0
+
+
+def _ramp(image: np.ndarray) -> np.ndarray:
+    return np.repeat(np.linspace(0, 1, image.shape[0], dtype=np.float32)[:, None], image.shape[1], axis=1)
+
+
+def _cumsum(image: np.ndarray) -> np.ndarray:
+    # Cumulative sum down the columns of the zero-mean image: integrates the reflectivity
+    # into something closer to impedance, in which salt stands out as a plateau.
+    integrated = np.cumsum(image - image.mean(), axis=0)
+    scale = np.abs(integrated).max()
+    return integrated / scale if scale > 0 else integrated
+
+
+CHANNELS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "image": lambda image, depth: image,
+    "depth_ramp": lambda image, depth: _ramp(image),  # 0 at the top row, 1 at the bottom
+    "image_x_depth": lambda image, depth: image * _ramp(image),
+    "depth": lambda image, depth: np.full_like(image, depth / DEPTH_SCALE),  # the tile's z
+    "cumsum": lambda image, depth: _cumsum(image),
+    "coord_x": lambda image, depth: _ramp(image.T).T,  # 0 at the left column, 1 at the right
+}
+
+
+def check_channels(names: Sequence[str]) -> list[str]:
+    """The channel names, or a `SaltError` naming an unknown one and the choices."""
+    names = list(names)
+    if not names:
+        raise SaltError("data.channels: empty; list at least 'image'")
+    unknown = [name for name in names if name not in CHANNELS]
+    if unknown:
+        raise SaltError(f"data.channels: unknown channel {unknown[0]!r}; choose from {', '.join(CHANNELS)}")
+    return names
+
+
+def stack_channels(image: np.ndarray, depth: float, names: Sequence[str]) -> np.ndarray:
+    """(H, W) float32 image in [0, 1] and the tile depth z -> (C, H, W) float32."""
+    return np.stack([CHANNELS[name](image, depth) for name in names]).astype(np.float32, copy=False)

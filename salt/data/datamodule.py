@@ -1,0 +1,180 @@
+"""The LightningDataModule: cached padded tiles, folds, augmentation and loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from salt.data.channels import check_channels, stack_channels
+from salt.data.folds import FoldSettings, folds_for
+from salt.errors import SaltError
+from salt.geometry import TileGeometry
+from salt.prepare import PaddingSettings, PreparedTiles, prepare_tiles
+
+
+def training_transform(geometry: TileGeometry, augment: Mapping[str, Any]) -> A.Compose:
+    """Random crop of the padded tile, horizontal flip, linear brightness/contrast."""
+    return A.Compose(
+        [
+            A.RandomCrop(height=geometry.crop_size, width=geometry.crop_size),
+            A.HorizontalFlip(p=float(augment.get("hflip", 0.5))),
+            A.RandomBrightnessContrast(
+                brightness_limit=float(augment.get("brightness", 0.2)),
+                contrast_limit=float(augment.get("contrast", 0.2)),
+                p=float(augment.get("brightness_contrast_p", 0.5)),
+            ),
+        ]
+    )
+
+
+def validation_transform(geometry: TileGeometry) -> A.Compose:
+    """The centred crop, the same window prediction uses (`TileGeometry.crop`)."""
+    return A.Compose([A.CenterCrop(height=geometry.crop_size, width=geometry.crop_size)])
+
+
+class TileDataset(Dataset):
+    """Samples of prepared tiles: {"image": [C, H, W] float32, "mask": [1, H, W] float32, "index": int}.
+
+    `index` is the tile's position in the prepared split, so predictions map back to ids.
+    Unlabelled tiles get an all-zero mask.
+    """
+
+    def __init__(self, tiles: PreparedTiles, indices: np.ndarray, transform: A.Compose, channels: Sequence[str]) -> None:
+        self.tiles = tiles
+        self.indices = np.asarray(indices)
+        self.transform = transform
+        self.channels = list(channels)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> dict:
+        index = int(self.indices[item])
+        image = np.asarray(self.tiles.images[index], dtype=np.float32)
+        masks = self.tiles.masks
+        mask = np.zeros(image.shape, np.uint8) if masks is None else np.asarray(masks[index], dtype=np.uint8)
+        sample = self.transform(image=image, mask=mask)
+        channels = stack_channels(sample["image"], float(self.tiles.depths[index]), self.channels)
+        return {
+            "image": torch.from_numpy(channels),
+            "mask": torch.from_numpy(sample["mask"][None].astype(np.float32)),
+            "index": index,
+        }
+
+
+class TileDataModule(pl.LightningDataModule):
+    """Training and validation tiles of one fold.
+
+    Args:
+        dir: competition-layout data directory.
+        cache_dir: where padded tiles (and mosaics, folds) are cached.
+        padding: the `data.padding` block (mode, size, crop_size, mask_threshold).
+        histogram_match: map tiles onto the dataset's mean histogram before padding.
+        channels: input channels (`salt.data.channels.CHANNELS`).
+        folds: the `folds` block (`salt.data.folds.FoldSettings`: kind, k, seed, assembly).
+        fold: the validation fold.
+        batch_size, num_workers: loader settings.
+        augment: hflip, brightness, contrast, brightness_contrast_p.
+        synthetic: generator settings; when given and `dir` holds no data yet, a synthetic
+            dataset is generated there first (`data=synthetic`).
+    """
+
+    def __init__(
+        self,
+        dir: str,
+        cache_dir: str,
+        padding: Mapping[str, Any],
+        folds: Mapping[str, Any],
+        fold: int = 0,
+        histogram_match: bool = False,
+        channels: Sequence[str] = ("image",),
+        batch_size: int = 16,
+        num_workers: int = 2,
+        augment: Mapping[str, Any] | None = None,
+        synthetic: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        **_: Any,
+    ) -> None:
+        super().__init__()
+        self.dir = Path(dir)
+        self.cache_dir = Path(cache_dir)
+        self.padding = PaddingSettings.from_config(padding)
+        self.histogram_match = bool(histogram_match)
+        self.channels = check_channels(channels)
+        self.folds = FoldSettings.from_config(folds)
+        self.fold = int(fold)
+        self.batch_size = int(batch_size)
+        self.num_workers = int(num_workers)
+        self.augment = dict(augment or {})
+        self.synthetic = None if synthetic is None else dict(synthetic)
+        self.seed = int(seed)
+        self.train_set: TileDataset | None = None
+        self.val_set: TileDataset | None = None
+
+    @property
+    def geometry(self) -> TileGeometry:
+        return self.padding.geometry
+
+    def prepare_data(self) -> None:
+        """Generate synthetic data if asked and absent; build every cache (once, in one process)."""
+        if self.synthetic is not None and not (self.dir / "train.csv").is_file():
+            from salt import synthetic
+
+            params = self.synthetic
+            tiles = synthetic.generate_tiles(params["seed"], params["sections"], params["section_cols"], params["section_rows"])
+            synthetic.write_dataset(self.dir, tiles, params["seed"], params["train_fraction"], overwrite=True)
+        train = self._prepared(verify=True)
+        self._fold_of_each_tile(train, verify=True)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train = self._prepared(verify=False)
+        folds = self._fold_of_each_tile(train, verify=False)
+        in_fold = folds == self.fold
+        self.train_set = TileDataset(train, np.flatnonzero(~in_fold), training_transform(self.geometry, self.augment), self.channels)
+        self.val_set = TileDataset(train, np.flatnonzero(in_fold), validation_transform(self.geometry), self.channels)
+        if not len(self.val_set) or not len(self.train_set):
+            raise SaltError(f"fold {self.fold}: leaves {len(self.train_set)} training and {len(self.val_set)} validation tiles")
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, drop_last=len(self.train_set) > self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def _loader(self, dataset: TileDataset, *, shuffle: bool, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def _prepared(self, *, verify: bool) -> PreparedTiles:
+        prepared = prepare_tiles(
+            self.dir,
+            self.cache_dir,
+            splits=["train"],
+            padding=self.padding,
+            histogram_match=self.histogram_match,
+            verify=verify,
+            log=lambda line: None,
+        )
+        return prepared["train"]
+
+    def _fold_of_each_tile(self, train: PreparedTiles, *, verify: bool) -> np.ndarray:
+        """(N,) fold of each prepared train tile, from the cached fold table."""
+        table = folds_for(self.dir, self.cache_dir, self.folds, verify=verify, log=lambda line: None)
+        fold_of = dict(zip(table.id.tolist(), table.fold.tolist()))
+        return np.array([fold_of[tile_id] for tile_id in train.ids.tolist()], dtype=np.int64)

@@ -1,0 +1,130 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from salt.errors import SaltError
+from salt.training.callbacks import read_metrics_csv
+from salt.training.run import train
+
+from conftest import FAST_TRAINING, REPO
+
+CONF = REPO / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "group, option",
+    [(group, option) for group in ("encoder", "model", "loss", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment", "debug", "data", "folds") for option in options(group)],
+)
+def test_every_config_option_composes_and_resolves(compose_train, group, option):
+    cfg = compose_train(f"{group}={option}", fast=False)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["model"]["encoder"] == resolved["encoder"]
+    assert resolved["hydra"]["runtime"]["choices"][group] == option
+
+
+def test_fast_dev_run_of_the_default_config(compose_train):
+    cfg = compose_train("debug=fast_dev_run")
+    metrics = train(cfg)
+    assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+@pytest.mark.parametrize(
+    "experiment, extra",
+    # The small test dataset has too few mosaics for 6 non-empty folds.
+    [("argus_stage1", ()), ("argus_mosaic", ("folds.k=2",)), ("demo", ())],
+)
+def test_every_experiment_runs_fast_dev_run(compose_train, experiment, extra):
+    cfg = compose_train(f"experiment={experiment}", "debug=fast_dev_run", *extra)
+    assert cfg.name == experiment
+    metrics = train(cfg)
+    assert "val/score" in metrics
+
+
+def test_stage2_starts_from_stage1_best_checkpoint_found_by_convention(compose_train, tmp_path):
+    stage1_dir = tmp_path / "outputs" / "argus_stage1" / "tiny" / "fold_0"
+    train(compose_train("experiment=argus_stage1", "debug=limit", "trainer.max_epochs=1", run_dir=stage1_dir))
+    best = stage1_dir / "checkpoints" / "best.ckpt"
+    assert best.is_file()
+    stage2 = compose_train("experiment=argus_stage2", "debug=fast_dev_run")
+    assert Path(stage2.init_checkpoint) == best
+    assert stage2.scheduler._target_.endswith("CosineAnnealingWarmRestarts") and stage2.optimizer.lr == 0.005
+    train(stage2)
+
+
+def test_stage2_without_stage1_says_what_to_do(compose_train):
+    cfg = compose_train("experiment=argus_stage2", "debug=fast_dev_run")
+    with pytest.raises(SaltError, match="init_checkpoint .*best.ckpt: not found \\(train that stage first"):
+        train(cfg)
+
+
+def test_fold_out_of_range_is_one_clear_error(compose_train):
+    with pytest.raises(SaltError, match="fold=5: out of range, random folds are numbered 0 to 4"):
+        train(compose_train("fold=5"))
+
+
+def test_run_dir_holds_config_checkpoints_metrics_and_curves(compose_train, tmp_path):
+    cfg = compose_train("debug=limit", "trainer.max_epochs=2")
+    train(cfg)
+    run = tmp_path / "run"
+    assert OmegaConf.load(run / "config.yaml").encoder.name == "test_resnet"
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    series = read_metrics_csv(run / "metrics" / "metrics.csv")
+    assert [epoch for epoch, _ in series["val/score"]] == [0, 1]
+    assert (run / "training_curves.png").stat().st_size > 10_000
+
+
+def test_same_seed_same_config_same_score(compose_train):
+    scores = []
+    for _ in range(2):
+        cfg = compose_train("debug=limit", "trainer.max_epochs=1", "resume=false")
+        scores.append(train(cfg)["val/score"])
+    assert scores[0] == scores[1]
+
+
+def train_command(out: Path, synthetic_dir: Path, cache: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "train.py",
+        "data=synthetic",
+        f"data.dir={synthetic_dir}",
+        f"paths.output_dir={out}",
+        f"paths.cache_dir={cache}",
+        *FAST_TRAINING,
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, synthetic_dir):
+    command = train_command(tmp_path / "outputs", synthetic_dir, tmp_path / "cache", "trainer.max_epochs=4", "callbacks.early_stopping=null")
+    run = tmp_path / "outputs" / "train" / "tiny" / "fold_0"
+    last = run / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    while not last.is_file() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert last.is_file(), process.stderr.read().decode() if process.poll() is not None else "no checkpoint in time"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 3
+    epochs = [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]]
+    assert epochs == [0, 1, 2, 3]  # the epochs before the kill kept, none twice
+
+
+def test_unknown_encoder_lists_the_choices(tmp_path):
+    result = subprocess.run([sys.executable, "train.py", "encoder=resnet35"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "resnet34" in result.stderr and "se_resnext50" in result.stderr and "resnet35" in result.stderr
