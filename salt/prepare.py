@@ -1,11 +1,11 @@
 """Build (or load) every cached array a training run needs: padded tiles and masks.
 
-    python -m salt.prepare data.dir=DIR [data.padding.mode=reflect data.padding.size=160 ...]
+    python -m salt.prepare data.dir=DIR [folds=mosaic] [data.padding.mode=reflect data.padding.size=160 ...]
 
 For each split of the data directory: read the tiles, optionally match every tile's
 histogram to the dataset's mean histogram, pad images and masks to the configured size,
 and store the result under ``paths.cache_dir``, keyed by the data files' identity and the
-parameters. A second run finds the entries and only checks them. The data module's
+parameters; then the folds of the configured kind (mosaic folds assemble the mosaics). A second run finds the entries and only checks them. The data module's
 ``prepare_data`` calls `prepare_tiles` (through `prepare_from_config`) so a training run
 on a new data directory builds what it needs by itself.
 """
@@ -229,9 +229,16 @@ class _step:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
 def main(cfg: DictConfig) -> None:
+    from salt.data.folds import FoldSettings, folds_for
+
     start = time.perf_counter()
     with exit_on_error():
         prepared = prepare_from_config(cfg)
+        if "train" in prepared:
+            # The folds of the configured kind; mosaic folds assemble (and cache) the mosaics.
+            settings = FoldSettings.from_config(cfg.folds)
+            with _step(print, f"{settings.kind} folds (k={settings.k})"):
+                folds_for(cfg.data.dir, cfg.paths.cache_dir, settings, verify=bool(cfg.verify), log=print)
     counts = ", ".join(f"{split} {len(tiles):,} tiles" for split, tiles in prepared.items())
     print(f"prepared {counts} in {time.perf_counter() - start:.2f} s")
 

@@ -118,7 +118,9 @@ def section(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarr
         # No data above a sloping line in the upper-left corner (outside the survey).
         z, x = np.mgrid[0:height, 0:width]
         edge = rng.uniform(0.3, 0.6) * height * (1 - x / (rng.uniform(0.3, 0.6) * width))
-        amplitude[z < edge] = 0.0
+        no_data = z < edge
+        amplitude[no_data] = 0.0
+        salt = salt & ~no_data  # nothing is labelled where nothing was recorded
     return amplitude, salt
 
 
