@@ -128,3 +128,15 @@ def test_unknown_encoder_lists_the_choices(tmp_path):
     result = subprocess.run([sys.executable, "train.py", "encoder=resnet35"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "resnet34" in result.stderr and "se_resnext50" in result.stderr and "resnet35" in result.stderr
+
+
+def test_wandb_logs_offline_with_config_and_metrics(compose_train, tmp_path):
+    cfg = compose_train("logger=wandb", "debug=limit", "trainer.max_epochs=1")
+    assert cfg.logger.wandb.offline is True and cfg.logger.wandb.group == "train" and cfg.logger.wandb.job_type == "fold_0"
+    train(cfg)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    # Offline runs keep config and metrics in the binary run log until `wandb sync`.
+    log = next(runs[0].glob("run-*.wandb")).read_bytes()
+    assert b"test_resnet" in log and b"thresholds" in log and b"val/score" in log
+    assert list(runs[0].rglob("media/images/val/tiles_*.png"))  # the validation tile panel

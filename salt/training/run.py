@@ -84,6 +84,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    for lg in loggers:
+        # The whole resolved config, so a dashboard can group and filter runs by any key.
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
