@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from salt import synthetic as synthetic_tiles
 from salt.data.channels import check_channels, stack_channels
 from salt.data.folds import FoldSettings, folds_for
 from salt.errors import SaltError
@@ -99,8 +100,6 @@ class TileDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         augment: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
-        seed: int = 0,
-        **_: Any,
     ) -> None:
         super().__init__()
         self.dir = Path(dir)
@@ -114,7 +113,6 @@ class TileDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.augment = dict(augment or {})
         self.synthetic = None if synthetic is None else dict(synthetic)
-        self.seed = int(seed)
         self.train_set: TileDataset | None = None
         self.val_set: TileDataset | None = None
 
@@ -125,11 +123,9 @@ class TileDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Generate synthetic data if asked and absent; build every cache (once, in one process)."""
         if self.synthetic is not None and not (self.dir / "train.csv").is_file():
-            from salt import synthetic
-
             params = self.synthetic
-            tiles = synthetic.generate_tiles(params["seed"], params["sections"], params["section_cols"], params["section_rows"])
-            synthetic.write_dataset(self.dir, tiles, params["seed"], params["train_fraction"], overwrite=True)
+            tiles = synthetic_tiles.generate_tiles(params["seed"], params["sections"], params["section_cols"], params["section_rows"])
+            synthetic_tiles.write_dataset(self.dir, tiles, params["seed"], params["train_fraction"], overwrite=True)
         train = self._prepared(verify=True)
         self._fold_of_each_tile(train, verify=True)
 

@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with atomic_file(out / "config.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
-    datamodule = hydra.utils.instantiate(cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, seed=cfg.seed, _recursive_=False)
+    datamodule = hydra.utils.instantiate(cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, _recursive_=False)
     module = SaltSegmentation(
         net=hydra.utils.instantiate(cfg.model),
         loss=hydra.utils.instantiate(cfg.loss),
