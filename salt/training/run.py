@@ -84,16 +84,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    for lg in loggers:
-        # The whole resolved config, so a dashboard can group and filter runs by any key.
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
         resumed_step = torch.load(ckpt_path, map_location="cpu", weights_only=True)["global_step"]
         for lg in loggers:
             if isinstance(lg, CSVLogger):
-                lg.keep_history(before_step=resumed_step)
+                lg.keep_history(before_step=resumed_step)  # before anything opens its writer
+    for lg in loggers:
+        # The whole resolved config, so a dashboard can group and filter runs by any key.
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     for lg in loggers:
