@@ -41,6 +41,7 @@ NAMED_ENCODERS = {
     "resnet152": "resnet152",
     "se_resnext50": "seresnext50_32x4d",
     "se_resnext101": "seresnext101_32x4d",
+    "tiny": "test_resnet",  # for smoke tests and CPU demos
 }
 HEAVY_ENCODERS = {"resnet152", "se_resnext101"}  # the deepest: seconds to build on a busy CPU
 
