@@ -1,0 +1,375 @@
+"""`predict(cfg)`: trained runs → test submission, out-of-fold report, mosaic pictures.
+
+Steps, each logged with its time:
+
+1. find the runs (`runs.find_runs`) and the data directory they share;
+2. for each run in turn: rebuild its network from config.yaml, load the checkpoint, and
+   stream predictions into running means (`ensemble.ensemble_means`): every test tile,
+   and the train tiles of the run's validation fold (out-of-fold);
+3. threshold the means (`thresholds.tile_masks`); score the out-of-fold masks and search
+   the two thresholds;
+4. measure each post-processing rule on the out-of-fold masks and apply the rules kept to
+   the test masks (`postprocess`);
+5. write ``submission.csv`` (validated, atomic), ``oof.csv`` (the out-of-fold masks, for
+   ``python -m salt.score``), ``report.json`` / ``report.md`` and mosaic pictures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from salt.data.folds import FoldSettings, folds_for
+from salt.errors import SaltError
+from salt.metric import score_report
+from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
+from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids
+from salt.prediction.inference import InferenceSettings
+from salt.prediction.pictures import write_mosaic_pictures
+from salt.prediction.postprocess import PostprocessSettings, Rule, apply_rule
+from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
+from salt.prediction.postprocess.measure import measure_rules
+from salt.prediction.report import write_report
+from salt.prediction.runs import Run, find_runs
+from salt.prediction.thresholds import empty_all_salt, search_thresholds, threshold_grid, tile_masks
+from salt.submission import decode_rles, read_rles, write_submission
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """What `predict` wrote and the figures a caller prints.
+
+    oof_score: out-of-fold score after post-processing (None without out-of-fold tiles);
+    oof_score_before: before it; empty_baseline: every out-of-fold tile predicted empty.
+    """
+
+    out_dir: Path
+    submission: Path | None
+    oof_submission: Path | None
+    report_json: Path
+    report_markdown: Path
+    pictures: list[Path] = field(default_factory=list)
+    oof_score: float | None = None
+    oof_score_before: float | None = None
+    empty_baseline: float | None = None
+    report: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Masks:
+    """The masks of one split: thresholded (`before`) and post-processed (`after`), both
+    (N, 101, 101) bool; `covered` (N,) bool marks tiles that were predicted."""
+
+    ids: np.ndarray
+    before: np.ndarray
+    covered: np.ndarray
+    after: np.ndarray | None = None
+
+
+class _Clock:
+    """Logs ``[  t s] message`` per step and adds the step's time to `timings`."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log, self.start, self.timings = log, time.perf_counter(), {}
+
+    def done(self, step: str, message: str) -> None:
+        seconds = time.perf_counter() - self.start
+        self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 2)
+        self.log(f"[{seconds:7.1f} s] {message}")
+        self.start = time.perf_counter()
+
+
+def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> PredictionResult:
+    """Run the whole prediction as conf/predict.yaml describes (see the module docstring)."""
+    clock = _Clock(log)
+    settings = inference_settings(cfg)
+    post = PostprocessSettings.from_config(cfg.get("postprocess"))
+    rules = post.enabled()
+    want_test, want_oof = bool(cfg.test), bool(cfg.oof.enabled)
+    if not (want_test or want_oof):
+        raise SaltError("test=false and oof.enabled=false: nothing to predict")
+    # runs=outputs/x (one string) is as welcome as runs=[outputs/x,outputs/y].
+    runs = find_runs([cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or []), str(cfg.checkpoint))
+    data_dir = shared_data_dir(runs, cfg.get("data_dir"))
+    cache_dir, out = Path(cfg.paths.cache_dir), Path(cfg.out)
+    # The train masks are read even for a test-only prediction: post-processing uses them.
+    train_rles = read_rles(data_dir / "train.csv")
+    train_ids = np.array(list(train_rles))
+    truth = decode_rles(train_rles, train_ids.tolist())
+    test_ids = split_ids(data_dir, "test") if want_test else None
+    clock.done("find runs", f"{len(runs)} run(s) on {data_dir}: {', '.join(run.name for run in runs)}")
+
+    test_mean, oof_mean = ensemble_means(
+        runs, settings, PreparedSplits(data_dir, cache_dir), test_ids=test_ids, train_ids=train_ids if want_oof else None, log=log
+    )
+    clock.done("predict", f"{len(runs)} run(s) predicted")
+
+    thresholds = {"mask": float(cfg.thresholds.mask), "empty": float(cfg.thresholds.empty), "source": "config"}
+    report: dict = {
+        "runs": [_describe(run) for run in runs],
+        "checkpoint": str(cfg.checkpoint),
+        "data_dir": str(data_dir),
+        "inference": {
+            "crop": settings.crop,
+            "hflip": settings.hflip,
+            "precision": settings.precision,
+            "channels_last": settings.channels_last,
+            "batch_size": settings.batch_size,
+            "device": str(settings.torch_device),
+        },
+        "thresholds": thresholds,
+    }
+    oof = test = None
+    if want_oof:
+        oof, report["oof"] = _out_of_fold(oof_mean, train_ids, truth, cfg, thresholds)
+        del oof_mean
+        best = report["oof"]["search"]["best"]
+        clock.done(
+            "out-of-fold score",
+            f"out-of-fold: {report['oof']['tiles']} tiles, score {report['oof']['report']['score']:.4f} "
+            f"(every tile empty: {report['oof']['empty_baseline']:.4f}); "
+            f"best thresholds mask {best['mask']}, empty {best['empty']} → {best['score']:.4f}",
+        )
+    if want_test:
+        probability, salt = test_mean.means()
+        masks, counts = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
+        del probability, test_mean
+        test = _Masks(test_ids, masks, np.ones(len(test_ids), dtype=bool))
+        report["test"] = {"tiles": len(test_ids), **counts}
+
+    pictures_wanted = int(cfg.pictures.largest) > 0 or bool(cfg.pictures.get("ids"))
+    table = _mosaic_table(post, data_dir, cache_dir) if rules or pictures_wanted else None
+    report["postprocess"] = _postprocess(rules, post, table, train_ids, truth, oof, test, data_dir, cache_dir, clock)
+    if oof is not None:
+        report["oof"]["report_after_postprocess"] = score_report(oof.after[oof.covered], truth[oof.covered])
+        report["oof"]["score"] = report["oof"]["report_after_postprocess"]["score"]
+
+    outputs: dict[str, str] = {}
+    submission = oof_submission = None
+    if test is not None:
+        empty_all_salt(test.after)
+        submission = write_submission(out / "submission.csv", test.ids.tolist(), test.after)
+        report["test"]["salt_tiles"] = int(test.after.reshape(len(test.after), -1).any(axis=1).sum())
+        outputs["submission"] = str(submission)
+    if oof is not None:
+        oof_submission = write_submission(out / "oof.csv", oof.ids[oof.covered].tolist(), oof.after[oof.covered])
+        outputs["out-of-fold masks"] = str(oof_submission)
+    clock.done("write submissions", f"submission {submission}, out-of-fold masks {oof_submission}")
+
+    pictures: list[Path] = []
+    if pictures_wanted and table is not None and len(table):
+        pictures = _pictures(cfg, table, data_dir, out, train_ids, truth, oof, test)
+        outputs["pictures"] = str(out / "pictures")
+        clock.done("pictures", f"{len(pictures)} mosaic picture(s) in {out / 'pictures'}")
+    report["outputs"] = outputs
+    report["timings"] = clock.timings
+    # Through JSON once: numpy scalars become numbers, integer keys strings, as in the file.
+    report = json.loads(json.dumps(report, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    report_json, report_markdown = write_report(report, out)
+    log(f"report: {report_markdown}")
+    return PredictionResult(
+        out_dir=out,
+        submission=submission,
+        oof_submission=oof_submission,
+        report_json=report_json,
+        report_markdown=report_markdown,
+        pictures=pictures,
+        oof_score=None if oof is None else report["oof"]["score"],
+        oof_score_before=None if oof is None else report["oof"]["report"]["score"],
+        empty_baseline=None if oof is None else report["oof"]["empty_baseline"],
+        report=report,
+    )
+
+
+def predict_config(*overrides: str) -> DictConfig:
+    """conf/predict.yaml composed with `overrides` (``"out=DIR"``, ``"crop=full"``, ...), as
+    ``python predict.py`` would compose it; works inside another Hydra app (salt.demo) too."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose("predict", overrides=list(overrides))
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("predict", overrides=list(overrides))
+
+
+def predict_runs(runs: Sequence[str | os.PathLike], *overrides: str, log: Callable[[str], None] = print) -> PredictionResult:
+    """`predict` on `runs` (run dirs, dirs above them, checkpoints; globs allowed) with
+    conf/predict.yaml and `overrides`; e.g.
+    ``predict_runs(["outputs/demo/tiny"], "out=outputs/demo/predict")``."""
+    cfg = predict_config(*overrides)
+    cfg.runs = [str(run) for run in runs]
+    return predict(cfg, log=log)
+
+
+def inference_settings(cfg: DictConfig) -> InferenceSettings:
+    return InferenceSettings(
+        hflip=bool(cfg.tta.hflip),
+        crop=str(cfg.crop),
+        batch_size=int(cfg.batch_size),
+        num_workers=int(cfg.num_workers),
+        device=str(cfg.device),
+        precision=str(cfg.precision),
+        channels_last=bool(cfg.get("channels_last", True)),
+    )
+
+
+def shared_data_dir(runs: list[Run], override: str | None) -> Path:
+    """The data directory to predict: `override`, else the one every run was trained on."""
+    if override:
+        return Path(override)
+    dirs = sorted({str(run.data_dir.resolve()) for run in runs})
+    if len(dirs) > 1:
+        raise SaltError(f"runs were trained on different data dirs ({', '.join(dirs)}); choose one with data_dir=PATH")
+    return Path(dirs[0])
+
+
+def _out_of_fold(oof_mean, train_ids: np.ndarray, truth: np.ndarray, cfg: DictConfig, thresholds: dict) -> tuple[_Masks, dict]:
+    """Threshold the out-of-fold means, score them, search the thresholds (which replace the
+    configured pair when ``oof.apply_best``)."""
+    probability, salt = oof_mean.means()
+    covered = oof_mean.covered
+    if not covered.any():
+        raise SaltError("no train tile lies in the validation fold of any run: nothing out-of-fold (set oof.enabled=false)")
+    search = search_thresholds(
+        probability[covered], salt[covered], truth[covered], threshold_grid(**cfg.oof.search.mask), threshold_grid(**cfg.oof.search.empty)
+    )
+    if bool(cfg.oof.apply_best):
+        thresholds.update(mask=search.best[0], empty=search.best[1], source="out-of-fold search")
+    masks, _ = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
+    masks[~covered] = False
+    report = {
+        "tiles": int(covered.sum()),
+        "train_tiles": len(train_ids),
+        "report": score_report(masks[covered], truth[covered]),
+        "empty_baseline": score_report(np.zeros_like(truth[covered]), truth[covered])["score"],
+        "search": search.as_dict(),
+    }
+    return _Masks(train_ids, masks, covered), report
+
+
+def _postprocess(
+    rules: list[Rule],
+    post: PostprocessSettings,
+    table: pd.DataFrame | None,
+    train_ids: np.ndarray,
+    truth: np.ndarray,
+    oof: _Masks | None,
+    test: _Masks | None,
+    data_dir: Path,
+    cache_dir: Path,
+    clock: _Clock,
+) -> dict:
+    """Measure the rules on out-of-fold masks, apply those kept to the test masks; fills
+    `oof.after` and `test.after`; returns the report's post-processing block."""
+    for masks in (oof, test):
+        if masks is not None:
+            masks.after = masks.before.copy()
+    block: dict = {"rules": [], "keep": post.keep, "measured": False}
+    if not rules:
+        return block
+    grid = MosaicGrid.from_table(table, [*train_ids.tolist(), *([] if test is None else test.ids.tolist())])
+    clock.done("mosaics", f"mosaics: {table.mosaic_id.nunique()} with {len(table)} tiles")
+    kept = rules
+    if oof is not None:
+        groups_table = folds_for(data_dir, cache_dir, FoldSettings.from_config(post.measure_folds), log=lambda line: None)
+        group_of = dict(zip(groups_table.id, groups_table.fold))
+        groups = np.array([group_of[tile_id] for tile_id in train_ids.tolist()], dtype=np.int64)
+        measured = measure_rules(
+            rules,
+            truth=truth,
+            oof=oof.before,
+            covered=oof.covered,
+            groups=groups,
+            grid=grid,
+            test=None if test is None else test.before,
+            keep=post.keep,
+            min_gain=post.min_gain,
+            log=clock.log,
+        )
+        oof.after = measured.masks
+        kept = [rule for rule in rules if rule.name in measured.kept]
+        block.update(
+            measured=True,
+            measure=f"{post.measure_folds.get('kind', 'random')} groups, k={post.measure_folds.get('k', 5)}",
+            score_before=measured.score_before,
+            score_after=measured.score_after,
+            rules=[m.as_dict() for m in measured.measures],
+        )
+        clock.done(
+            "measure rules",
+            f"post-processing on out-of-fold: {measured.score_before:.4f} → {measured.score_after:.4f}, kept {', '.join(measured.kept) or 'none'}",
+        )
+    else:
+        block["rules"] = [{"name": rule.name} for rule in rules]
+    if test is not None:
+        # At test time every train mask is known and every test tile is predicted.
+        state = TileMasks(np.concatenate([truth, test.before]), np.arange(len(train_ids) + len(test.ids)) < len(train_ids), grid)
+        changed = {rule.name: apply_rule(rule, state) for rule in kept}
+        test.after = state.masks[len(train_ids) :]
+        for entry in block["rules"]:
+            entry["test_tiles_changed"] = changed.get(entry["name"], 0)
+        summary = ", ".join(f"{name} {n} tiles" for name, n in changed.items()) or "no rule kept"
+        clock.done("post-process test", f"post-processing on test: {summary}")
+    return block
+
+
+def _describe(run: Run) -> dict:
+    from salt.training.callbacks import read_metrics_csv
+
+    best = None
+    metrics = run.dir / "metrics" / "metrics.csv"
+    if metrics.is_file():
+        series = read_metrics_csv(metrics).get("val/score_best")
+        best = series[-1][1] if series else None
+    return {
+        "name": run.name,
+        "dir": str(run.dir),
+        "checkpoint": str(run.checkpoint),
+        "encoder": run.encoder,
+        "model": str(run.config.model._target_),
+        "folds": {"kind": run.folds.kind, "k": run.folds.k, "seed": run.folds.seed},
+        "fold": run.fold,
+        "crop_size": run.padding.crop_size,
+        "padded_size": run.padding.size,
+        "channels": run.channels,
+        "val_score_best": best,
+    }
+
+
+def _mosaic_table(post: PostprocessSettings, data_dir: Path, cache_dir: Path) -> pd.DataFrame:
+    if post.mosaics:
+        return read_mosaics(post.mosaics)
+    return mosaics_for(data_dir, cache_dir, AssemblySettings.from_config(post.assembly), log=lambda line: None)
+
+
+def _pictures(cfg: DictConfig, table: pd.DataFrame, data_dir: Path, out: Path, train_ids, truth, oof: _Masks | None, test: _Masks | None) -> list[Path]:
+    from salt.mosaic.render import chosen_mosaics, load_tiles
+
+    before: dict[str, np.ndarray] = {}
+    after: dict[str, np.ndarray] = {}
+    for masks in (oof, test):
+        if masks is not None:
+            for i in np.flatnonzero(masks.covered):
+                before[masks.ids[i]], after[masks.ids[i]] = masks.before[i], masks.after[i]
+    mosaic_ids = chosen_mosaics(table, int(cfg.pictures.largest), list(cfg.pictures.get("ids") or []))
+    return write_mosaic_pictures(
+        table,
+        load_tiles(data_dir, histogram_match=True),
+        mosaic_ids,
+        out / "pictures",
+        truth=dict(zip(train_ids.tolist(), truth)),
+        before=before,
+        after=after,
+        scale=float(cfg.pictures.scale),
+    )

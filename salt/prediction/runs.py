@@ -1,0 +1,195 @@
+"""Trained runs: finding them from globs, rebuilding their networks, refusing bad checkpoints.
+
+A run directory is what ``python train.py`` writes: ``config.yaml`` (the fully resolved
+training config) and ``checkpoints/{best,last}.ckpt``. The config, not the checkpoint,
+says how to rebuild the network and how its inputs were made (padding, channels,
+histogram matching), so every run of an ensemble may differ in all of these.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
+
+from salt.data.channels import check_channels
+from salt.data.folds import FoldSettings
+from salt.errors import SaltError
+from salt.prepare import PaddingSettings
+
+CHECKPOINTS = ("best", "last")
+NET_PREFIX = "net."  # SaltSegmentation keeps the network as `self.net`
+
+
+class CheckpointError(SaltError):
+    """A checkpoint that cannot be used: missing, unreadable, or not the network its run's
+    config describes."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model: its directory, resolved training config and chosen checkpoint."""
+
+    dir: Path
+    config: DictConfig
+    checkpoint: Path
+
+    @property
+    def name(self) -> str:
+        """``<name>/<encoder>/fold_<k>``-style label: the last three parts of the directory."""
+        return "/".join(self.dir.resolve().parts[-3:])
+
+    @property
+    def fold(self) -> int:
+        return int(self.config.fold)
+
+    @property
+    def folds(self) -> FoldSettings:
+        return FoldSettings.from_config(self.config.folds)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.config.data.dir)
+
+    @property
+    def padding(self) -> PaddingSettings:
+        return PaddingSettings.from_config(self.config.data.padding)
+
+    @property
+    def histogram_match(self) -> bool:
+        return bool(self.config.data.get("histogram_match", False))
+
+    @property
+    def channels(self) -> list[str]:
+        return check_channels(self.config.data.channels)
+
+    @property
+    def encoder(self) -> str:
+        return str(self.config.model.encoder.name)
+
+
+def find_runs(patterns: Sequence[str | os.PathLike], checkpoint: str = "best") -> list[Run]:
+    """The runs named by `patterns`, in order, each once.
+
+    Each pattern (shell glob allowed) may name a run directory (holding ``config.yaml``),
+    a directory above run directories (every run below it is taken, e.g.
+    ``outputs/argus_stage2/se_resnext50`` for all its folds) or a ``.ckpt`` file inside a
+    run's ``checkpoints/`` (that checkpoint instead of `checkpoint`).
+
+    Args:
+        checkpoint: "best" or "last", the file taken from each run directory.
+
+    Raises:
+        SaltError: no pattern given, a pattern that matches no run, an unknown
+            `checkpoint`, or a run without that checkpoint.
+    """
+    if checkpoint not in CHECKPOINTS:
+        raise SaltError(f"checkpoint={checkpoint!r}: must be one of {', '.join(CHECKPOINTS)}")
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    if not patterns:
+        raise SaltError("runs: empty; name at least one run directory, e.g. runs=[outputs/demo/tiny]")
+    runs: dict[tuple[Path, Path], Run] = {}
+    for pattern in patterns:
+        found = list(_runs_of_pattern(str(pattern), checkpoint))
+        if not found:
+            raise SaltError(
+                f"runs: {pattern} matches no trained run (a run directory holds config.yaml and "
+                f"checkpoints/{checkpoint}.ckpt, as python train.py writes)"
+            )
+        for run in found:
+            runs.setdefault((run.dir.resolve(), run.checkpoint.resolve()), run)
+    return list(runs.values())
+
+
+def _runs_of_pattern(pattern: str, checkpoint: str) -> Iterable[Run]:
+    matches = sorted(glob.glob(pattern)) or ([pattern] if Path(pattern).exists() else [])
+    for match in map(Path, matches):
+        if match.is_file():
+            if match.suffix != ".ckpt":
+                raise SaltError(f"runs: {match} is a file but not a .ckpt checkpoint")
+            yield _run(match.parent.parent if match.parent.name == "checkpoints" else match.parent, match)
+        elif (match / "config.yaml").is_file():
+            yield _run(match, match / "checkpoints" / f"{checkpoint}.ckpt")
+        elif match.is_dir():
+            for config in sorted(match.rglob("config.yaml")):
+                if (config.parent / "checkpoints").is_dir():
+                    yield _run(config.parent, config.parent / "checkpoints" / f"{checkpoint}.ckpt")
+
+
+def _run(run_dir: Path, checkpoint: Path) -> Run:
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise SaltError(f"run {run_dir}: no config.yaml beside the checkpoint (was it written by train.py?)")
+    if not checkpoint.is_file():
+        raise CheckpointError(f"run {run_dir}: {checkpoint.name} not found in {checkpoint.parent}")
+    config = OmegaConf.load(config_path)
+    for key in ("data", "folds", "fold", "model"):
+        if key not in config:
+            raise SaltError(f"{config_path}: no `{key}` block; not a training run's resolved config")
+    return Run(dir=run_dir, config=config, checkpoint=checkpoint)
+
+
+def build_network(run: Run) -> nn.Module:
+    """The run's network as its config describes it, random weights, nothing downloaded."""
+    model_cfg = OmegaConf.create(OmegaConf.to_container(run.config.model, resolve=True))
+    with open_dict(model_cfg):
+        # The checkpoint holds every weight; fetching ImageNet weights would only cost time
+        # (and fail offline).
+        model_cfg.encoder.pretrained = False
+    return hydra.utils.instantiate(model_cfg)
+
+
+def load_network(run: Run) -> nn.Module:
+    """The run's network with its checkpoint's weights, in eval mode, on the CPU.
+
+    Raises:
+        CheckpointError: the file is not a training checkpoint, or its weights do not fit
+            the network the run's config.yaml describes (names the first mismatches).
+    """
+    net = build_network(run)
+    state = _network_state(run.checkpoint)
+    expected = net.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    reshaped = [key for key in expected if key in state and tuple(state[key].shape) != tuple(expected[key].shape)]
+    if missing or unexpected or reshaped:
+        problems = []
+        if reshaped:
+            key = reshaped[0]
+            problems.append(
+                f"{len(reshaped)} weight(s) of another shape (e.g. {key}: checkpoint "
+                f"{list(state[key].shape)}, config {list(expected[key].shape)})"
+            )
+        if missing:
+            problems.append(f"{len(missing)} weight(s) missing (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected weight(s) (e.g. {unexpected[0]})")
+        raise CheckpointError(
+            f"checkpoint {run.checkpoint}: does not fit the network of {run.dir / 'config.yaml'} "
+            f"({run.config.model._target_}, encoder {run.encoder}): {'; '.join(problems)}"
+        )
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def _network_state(path: Path) -> dict[str, torch.Tensor]:
+    """The `net.*` weights of a Lightning checkpoint, prefix removed."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - pickle, zip and torch errors alike mean "unreadable"
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: holds no state_dict; not a checkpoint written by train.py")
+    weights = {key[len(NET_PREFIX) :]: value for key, value in state.items() if key.startswith(NET_PREFIX)}
+    if not weights:
+        raise CheckpointError(f"checkpoint {path}: no `{NET_PREFIX}*` weights; not a checkpoint written by train.py")
+    return weights
