@@ -113,7 +113,8 @@ def section(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarr
     amplitude -= 1.2 * (salt & ~below)
     # Band-limited noise: smoother along the layers than across them, like migrated data.
     noise = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), sigmaX=2.0, sigmaY=0.8)
-    amplitude += 0.5 * rng.uniform(0.2, 1.0) * noise / noise.std()
+    # Weaker than the reflectors (std ~0.8), so salt stands out by its lack of layering.
+    amplitude += 0.25 * rng.uniform(0.2, 1.0) * noise / noise.std()
     if rng.random() < 0.5:
         # No data above a sloping line in the upper-left corner (outside the survey).
         z, x = np.mgrid[0:height, 0:width]

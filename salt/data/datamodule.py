@@ -10,7 +10,7 @@ import albumentations as A
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from salt import synthetic as synthetic_tiles
 from salt.data.channels import check_channels, stack_channels
@@ -52,11 +52,26 @@ class TileDataset(Dataset):
         self.indices = np.asarray(indices)
         self.transform = transform
         self.channels = list(channels)
+        self._stream: int | None = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
+    def _seed_transform(self) -> None:
+        """Tie the augmentations to torch's seed, so a run is reproducible from its seed.
+
+        albumentations keeps its own random state, untouched by `seed_everything`. Each
+        loader worker has its own torch seed (different per worker and, unless workers are
+        persistent, per epoch); the main process has the global one.
+        """
+        worker = get_worker_info()
+        stream = worker.seed if worker is not None else torch.initial_seed()
+        if stream != self._stream:
+            self.transform.set_random_seed(stream % 2**32)
+            self._stream = stream
+
     def __getitem__(self, item: int) -> dict:
+        self._seed_transform()
         index = int(self.indices[item])
         image = np.asarray(self.tiles.images[index], dtype=np.float32)
         masks = self.tiles.masks

@@ -59,13 +59,22 @@ def plot_training_curves(series: dict[str, list[tuple[int, float]]], out: str | 
 
 
 class TrainingCurves(pl.Callback):
-    """Redraws `training_curves.png` in the run dir from the CSV logger after every validation."""
+    """Redraws `training_curves.png` in the run dir from the CSV logger after every validation,
+    and once more when fitting ends (the last epoch's metrics reach the logger only after the
+    validation hooks have run)."""
 
     def __init__(self, filename: str = "training_curves.png") -> None:
         self.filename = filename
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
+        if not trainer.sanity_checking:
+            self._draw(trainer)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._draw(trainer)
+
+    def _draw(self, trainer: pl.Trainer) -> None:
+        if not trainer.is_global_zero:
             return
         csv_logger = next((lg for lg in trainer.loggers if isinstance(lg, pl.loggers.CSVLogger)), None)
         if csv_logger is None:
@@ -96,21 +105,29 @@ class ValidationTiles(pl.Callback):
         self._batch: dict | None = None
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if batch_idx == 0 and not trainer.sanity_checking and outputs is not None:
-            n = min(self.tiles, len(batch["image"]))
-            geometry = pl_module.geometry
-            self._batch = {
-                "image": geometry.uncrop(batch["image"][:n, 0]).float().cpu().numpy(),
-                "truth": (geometry.uncrop(batch["mask"][:n, 0]) > 0.5).cpu().numpy(),
-                "prediction": outputs["masks"][:n].cpu().numpy(),
-            }
+        # The first `tiles` validation tiles (the loader does not shuffle, so the same ones
+        # every epoch), gathered over as many batches as that takes.
+        if trainer.sanity_checking or outputs is None:
+            return
+        if batch_idx == 0:
+            self._batch = {"image": [], "truth": [], "prediction": []}
+        if self._batch is None:
+            return
+        n = min(self.tiles - sum(len(part) for part in self._batch["image"]), len(batch["image"]))
+        if n <= 0:
+            return
+        geometry = pl_module.geometry
+        self._batch["image"].append(geometry.uncrop(batch["image"][:n, 0]).float().cpu().numpy())
+        self._batch["truth"].append((geometry.uncrop(batch["mask"][:n, 0]) > 0.5).cpu().numpy())
+        self._batch["prediction"].append(outputs["masks"][:n].cpu().numpy())
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._batch is None or trainer.sanity_checking or not trainer.is_global_zero:
+        if not (self._batch and self._batch["image"]) or trainer.sanity_checking or not trainer.is_global_zero:
             return
         if trainer.current_epoch % self.every_n_epochs and trainer.current_epoch != trainer.max_epochs - 1:
             return
-        images = [overlay(*(self._batch[k][i] for k in ("image", "truth", "prediction"))) for i in range(len(self._batch["image"]))]
+        tiles = {key: np.concatenate(parts) for key, parts in self._batch.items()}
+        images = [overlay(*(tiles[k][i] for k in ("image", "truth", "prediction"))) for i in range(len(tiles["image"]))]
         columns = 8
         rows = -(-len(images) // columns)
         blank = np.zeros_like(images[0])
