@@ -65,3 +65,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_figure(fig, path: str | os.PathLike, title: str = "") -> Path:
+    """Title, lay out and atomically save a matplotlib figure as PNG, then free it."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from salt.errors import SaltError, exit_on_error
-from salt.files import atomic_file
+from salt.files import atomic_file, save_figure
 from salt.sweep.runs import RunSummary, find_runs, summarise
 
 
@@ -151,12 +151,7 @@ def plot(runs: Sequence[RunSummary], out: Path, base: Path, title: str = "") -> 
         bests.set_ylim(-0.7, len(best) - 0.3)
     bests.set_xlabel("best val/score")
     bests.grid(axis="x", alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out, title)
 
 
 def write_results(runs: Sequence[RunSummary], base: Path, prefix: Path) -> tuple[str, list[Path]]:

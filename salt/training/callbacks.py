@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
-from salt.files import atomic_file  # noqa: E402
+from salt.files import atomic_file, save_figure  # noqa: E402
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -50,12 +50,7 @@ def plot_training_curves(series: dict[str, list[tuple[int, float]]], out: str | 
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_file(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(out)
+    return save_figure(fig, out, title)
 
 
 class TrainingCurves(pl.Callback):
