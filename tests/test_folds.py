@@ -135,7 +135,11 @@ def test_fold_configs_compose():
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose("make_folds")
         assert (cfg.folds.kind, cfg.folds.k) == ("mosaic", 6)
-        assert AssemblySettings.from_config(cfg.folds.assembly) == AssemblySettings()
+        # Folds take the lone links post-processing refuses (a wrong join only merges two
+        # groups); every other assembly setting is the mosaics' default.
+        assert AssemblySettings.from_config(cfg.folds.assembly) == AssemblySettings(max_ratio=0.87)
+        # The code's default is the config's.
+        assert AssemblySettings.from_config(FoldSettings().assembly) == AssemblySettings(max_ratio=0.87)
         cfg = compose("make_folds", ["folds=random"])
         assert (cfg.folds.kind, cfg.folds.k) == ("random", 5)
         cfg = compose("mosaic")

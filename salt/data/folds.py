@@ -42,17 +42,21 @@ FOLD_KINDS = ("mosaic", "random")
 COLUMNS = ("id", "fold", "coverage", "mosaic_id")
 DEFAULT_K = {"mosaic": 6, "random": 5}
 FOLDS_FORMAT = 1  # bump when fold assignment changes, so cached folds are rebuilt
+# Mosaic folds group tiles and never copy masks across seams, so they take the lone links
+# that post-processing refuses (see conf/folds/mosaic.yaml, which this mirrors).
+FOLD_ASSEMBLY = {"max_ratio": 0.87}
 
 
 @dataclass(frozen=True)
 class FoldSettings:
     """The ``folds`` config block: kind ("mosaic" or "random"), number of folds k, seed,
-    and for mosaic folds the assembly settings (a `salt.mosaic.AssemblySettings` mapping)."""
+    and for mosaic folds the assembly settings (a `salt.mosaic.AssemblySettings` mapping;
+    by default `FOLD_ASSEMBLY`, looser than the mosaics' own default)."""
 
     kind: str = "mosaic"
     k: int = 6
     seed: int = 0
-    assembly: Mapping[str, Any] = field(default_factory=dict)
+    assembly: Mapping[str, Any] = field(default_factory=lambda: dict(FOLD_ASSEMBLY))
 
     def __post_init__(self) -> None:
         if self.kind not in FOLD_KINDS:
@@ -70,7 +74,7 @@ class FoldSettings:
             kind=kind,
             k=int(block.get("k", DEFAULT_K.get(kind, 5))),
             seed=int(block.get("seed", 0)),
-            assembly=dict(block.get("assembly") or {}),
+            assembly=dict(block.get("assembly") or FOLD_ASSEMBLY),
         )
 
 

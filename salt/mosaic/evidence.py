@@ -25,8 +25,12 @@ How the thresholds were chosen (benchmarks/mosaic.py, figures in benchmarks/RESU
   0.79 for bottom links with ratio in [0, .3) / [.3, .5) / [.5, .6) / [.6, .65), then
   drops to 0.66, 0.55, 0.32, 0.17 over [.65, .7) … [.8, .85); right links fall later
   (0.80 at [.65, .7), 0.60 at [.75, .8)). Looking at the pairs confirms it: above 0.65
-  about half of the new two-tile mosaics are visibly wrong. Synthetic recall does not
-  depend on it (its lone vertical links are weak anyway; its sections join by votes).
+  about half of the new two-tile mosaics are visibly wrong, and so does an estimate of
+  the wrong lone links (`benchmarks/mosaic.py --missing`: the layout's seams with their
+  partner taken away give a side's best chance match): 31 at 0.65, 203 at 0.8, 453 at
+  0.87, against 322 and 976 seams added. Synthetic recall does not depend on it (its
+  lone vertical links are weak anyway; its sections join by votes). Mosaic folds, which
+  only group tiles, take 0.87 (`salt.data.folds.FOLD_ASSEMBLY`).
 - `mutual` = true, the conservative choice: dropping it adds 10 real tiles (4,878) and
   nothing on synthetic data. `squares` adds 9 real tiles.
 - `max_distance` = 0.8 (r ≈ 0.68) only guards against a lone link with a very good
