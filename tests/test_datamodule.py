@@ -31,12 +31,13 @@ def datamodule(synthetic_dir, tmp_path):
     return make
 
 
-def test_fold_split_and_sample_shapes(datamodule):
-    module = datamodule()
+@pytest.mark.parametrize("augment_on", ["device", "loader"])
+def test_fold_split_and_sample_shapes(datamodule, augment_on):
+    module = datamodule(augment_on=augment_on)
     train, val = module.train_set, module.val_set
     assert set(train.indices).isdisjoint(val.indices)
     assert len(train) + len(val) == len(train.tiles)
-    batch = next(iter(module.val_dataloader()))
+    batch = module.on_after_batch_transfer(next(iter(module.val_dataloader())), 0)
     assert batch["image"].shape == (4, 3, 128, 128) and batch["image"].dtype == torch.float32
     assert batch["mask"].shape == (4, 1, 128, 128) and set(batch["mask"].unique().tolist()) <= {0.0, 1.0}
 
@@ -53,7 +54,7 @@ def test_validation_sample_is_the_centred_crop_with_its_tile(datamodule):
 
 
 def test_training_samples_crop_and_flip_image_and_mask_together(datamodule):
-    module = datamodule(channels=["image"], augment={"hflip": 1.0, "brightness_contrast_p": 0.0})
+    module = datamodule(channels=["image"], augment={"hflip": 1.0, "brightness_contrast_p": 0.0}, augment_on="loader")
     train = module.train_set
     geometry = module.geometry
     salt_index = next(i for i, index in enumerate(train.indices) if train.tiles.masks[index].any())

@@ -1,11 +1,14 @@
 """Input channels built from a (cropped, augmented) tile: the plain image and the extras
-the original team tried. Each is (H, W) float32, computed per sample."""
+the original team tried. Each is (H, W) float32, computed per sample (`stack_channels`) or
+for a whole batch on the training device (`stack_channel_batch`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from salt.errors import SaltError
 
@@ -49,3 +52,36 @@ def check_channels(names: Sequence[str]) -> list[str]:
 def stack_channels(image: np.ndarray, depth: float, names: Sequence[str]) -> np.ndarray:
     """(H, W) float32 image in [0, 1] and the tile depth z -> (C, H, W) float32."""
     return np.stack([CHANNELS[name](image, depth) for name in names]).astype(np.float32, copy=False)
+
+
+# --- the same channels for a batch of tensors, on any device --------------------------
+
+
+def _ramp_batch(images: Tensor) -> Tensor:
+    rows = torch.linspace(0, 1, images.shape[-2], dtype=images.dtype, device=images.device)
+    return rows[:, None].expand(images.shape[-2:]).expand_as(images)
+
+
+def _cumsum_batch(images: Tensor) -> Tensor:
+    integrated = torch.cumsum(images - images.mean(dim=(-2, -1), keepdim=True), dim=-2)
+    scale = integrated.abs().amax(dim=(-2, -1), keepdim=True)
+    return integrated / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+BATCH_CHANNELS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "image": lambda images, depths: images,
+    "depth_ramp": lambda images, depths: _ramp_batch(images),
+    "image_x_depth": lambda images, depths: images * _ramp_batch(images),
+    "depth": lambda images, depths: (depths.to(images.dtype) / DEPTH_SCALE)[:, None, None].expand_as(images),
+    "cumsum": lambda images, depths: _cumsum_batch(images),
+    "coord_x": lambda images, depths: _ramp_batch(images.transpose(-2, -1)).transpose(-2, -1),
+}
+
+
+def stack_channel_batch(images: Tensor, depths: Tensor, names: Sequence[str]) -> Tensor:
+    """(B, H, W) float images in [0, 1] and (B,) depths -> (B, C, H, W), on their device.
+
+    Equal to `stack_channels` tile by tile (tests hold them together); used where tiles are
+    augmented as whole batches on the training device.
+    """
+    return torch.stack([BATCH_CHANNELS[name](images, depths) for name in names], dim=1).contiguous()

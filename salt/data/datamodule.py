@@ -14,10 +14,14 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from salt import synthetic as synthetic_tiles
 from salt.data.channels import check_channels, stack_channels
+from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
 from salt.data.folds import FoldSettings, folds_for
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
 from salt.prepare import PaddingSettings, PreparedTiles, prepare_tiles
+
+
+AUGMENT_ON = ("device", "loader")
 
 
 def training_transform(geometry: TileGeometry, augment: Mapping[str, Any]) -> A.Compose:
@@ -98,6 +102,12 @@ class TileDataModule(pl.LightningDataModule):
         fold: the validation fold.
         batch_size, num_workers: loader settings.
         augment: hflip, brightness, contrast, brightness_contrast_p.
+        augment_on: "device" (default): the fold's tiles live on the training device and
+            each batch is cut, flipped, scaled and turned into channels there
+            (`salt.data.device_batches`); "loader": per tile in albumentations inside
+            loader workers, for transforms only albumentations has.
+        seed: with augment_on=device, the order and augmentations of epoch e depend on
+            (seed, e) alone, so a resumed run continues exactly.
         synthetic: generator settings; when given and `dir` holds no data yet, a synthetic
             dataset is generated there first (`data=synthetic`).
     """
@@ -114,6 +124,8 @@ class TileDataModule(pl.LightningDataModule):
         batch_size: int = 16,
         num_workers: int = 2,
         augment: Mapping[str, Any] | None = None,
+        augment_on: str = "device",
+        seed: int = 0,
         synthetic: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -124,9 +136,18 @@ class TileDataModule(pl.LightningDataModule):
         self.channels = check_channels(channels)
         self.folds = FoldSettings.from_config(folds)
         self.fold = int(fold)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise SaltError(f"data.batch_size={batch_size}: must be a whole number of tiles, at least 1")
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
         self.augment = dict(augment or {})
+        if augment_on not in AUGMENT_ON:
+            raise SaltError(f"data.augment_on={augment_on}: unknown; choose from {', '.join(AUGMENT_ON)}")
+        self.augment_on = augment_on
+        if augment_on == "device":
+            self.augment = augment_settings(self.augment)
+        self.seed = int(seed)
+        self.device_tiles: DeviceTiles | None = None
         self.synthetic = None if synthetic is None else dict(synthetic)
         self.train_set: TileDataset | None = None
         self.val_set: TileDataset | None = None
@@ -150,16 +171,46 @@ class TileDataModule(pl.LightningDataModule):
         train = self._prepared(verify=False)
         folds = self._fold_of_each_tile(train, verify=False)
         in_fold = folds == self.fold
+        if self.augment_on == "device":
+            self.device_tiles = DeviceTiles(train.images, train.masks, train.depths, self.geometry, self.channels)
         self.train_set = TileDataset(train, np.flatnonzero(~in_fold), training_transform(self.geometry, self.augment), self.channels)
         self.val_set = TileDataset(train, np.flatnonzero(in_fold), validation_transform(self.geometry), self.channels)
         if not len(self.val_set) or not len(self.train_set):
             raise SaltError(f"fold {self.fold}: leaves {len(self.train_set)} training and {len(self.val_set)} validation tiles")
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, drop_last=len(self.train_set) > self.batch_size)
+        drop_last = len(self.train_set) > self.batch_size
+        if self.augment_on == "device":
+            return self._index_loader(self.train_set.indices, augment=self.augment, shuffle=True, drop_last=drop_last)
+        return self._loader(self.train_set, shuffle=True, drop_last=drop_last)
 
     def val_dataloader(self) -> DataLoader:
+        if self.augment_on == "device":
+            return self._index_loader(self.val_set.indices, augment=None, shuffle=False, drop_last=False)
         return self._loader(self.val_set, shuffle=False, drop_last=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """On the device path, index batches become tiles here, on the training device."""
+        if self.augment_on == "device" and "image" not in batch:
+            return self.device_tiles.batch(batch)
+        return batch
+
+    def _index_loader(self, indices: np.ndarray, *, augment: Mapping[str, float] | None, shuffle: bool, drop_last: bool) -> DataLoader:
+        trainer = self.trainer
+        batches = IndexBatches(
+            indices,
+            self.batch_size,
+            geometry=self.geometry,
+            augment=augment,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=self.seed,
+            epoch=lambda: trainer.current_epoch if trainer is not None else 0,
+            rank=trainer.global_rank if trainer is not None else 0,
+            world=trainer.world_size if trainer is not None else 1,
+        )
+        # batch_size=None: the dataset yields whole batches; a few small index tensors need no workers.
+        return DataLoader(batches, batch_size=None, num_workers=0)
 
     def _loader(self, dataset: TileDataset, *, shuffle: bool, drop_last: bool) -> DataLoader:
         return DataLoader(

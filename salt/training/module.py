@@ -3,6 +3,7 @@ validated with the competition metric on the 101x101 tile inside each crop."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import pytorch_lightning as pl
@@ -51,6 +52,8 @@ class SaltSegmentation(pl.LightningModule):
         geometry: where the tile lies in a centred crop.
         mask_threshold, empty_threshold: binarise probabilities for the metric.
         channels_last: NHWC memory layout (faster convolutions on recent GPUs).
+        compile: run the network through `torch.compile` (`trainer.compile`); the
+            checkpoint keeps the plain network's weights.
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class SaltSegmentation(pl.LightningModule):
         mask_threshold: float = 0.5,
         empty_threshold: float = 0.5,
         channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
@@ -80,11 +84,15 @@ class SaltSegmentation(pl.LightningModule):
         self.val_score_best = MaxMetric()
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        # Kept out of the module tree (a plain attribute), so the state dict holds the
+        # network's weights once, under the names prediction expects.
+        self.__dict__["compiled_net"] = torch.compile(self.net) if compile else None
 
     def forward(self, images: Tensor) -> SegmentationOutput:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images)
+        net = self.compiled_net if self.compiled_net is not None and self.training else self.net
+        return net(images)
 
     def _loss(self, batch: dict, stage: str) -> tuple[Tensor, SegmentationOutput]:
         output = self(batch["image"])
@@ -126,7 +134,11 @@ class SaltSegmentation(pl.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        options = {}
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            # Schedules over the whole run (salt.training.schedules) need its length.
+            options["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, **options)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": self.hparams.scheduler_interval},

@@ -55,6 +55,21 @@ def load_initial_weights(module: SaltSegmentation, path: str) -> None:
         raise SaltError(f"init_checkpoint {checkpoint}: its network does not match this config (e.g. {mismatch[0]})")
 
 
+def check_compile(device: str) -> None:
+    """Stop with one line where `trainer.compile=true` cannot work."""
+    import shutil
+
+    if not hasattr(torch, "compile"):
+        raise SaltError(f"trainer.compile=true: this torch {torch.__version__} has no torch.compile")
+    if device == "cuda":
+        from torch.utils._triton import has_triton
+
+        if not has_triton():
+            raise SaltError("trainer.compile=true: torch.compile on a GPU needs triton, which is not installed")
+    elif not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "g++")):
+        raise SaltError("trainer.compile=true: torch.compile on a CPU needs a C++ compiler (none on PATH)")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit one fold as configured; returns the final metrics (val/score_best among them)."""
     check_fold(cfg)
@@ -67,16 +82,31 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with atomic_file(out / "config.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
-    datamodule = hydra.utils.instantiate(cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, _recursive_=False)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    compile_net = bool(trainer_cfg.pop("compile", False))
+    if compile_net:
+        accelerator = str(trainer_cfg.get("accelerator", "auto"))
+        on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        check_compile("cuda" if on_gpu else "cpu")
+
+    datamodule = hydra.utils.instantiate(
+        cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, seed=cfg.seed, _recursive_=False
+    )
+    scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
+    interval = scheduler_cfg.pop("interval", "epoch") if scheduler_cfg else "epoch"
+    if interval not in ("epoch", "step"):
+        raise SaltError(f"scheduler.interval={interval}: must be epoch or step")
     module = SaltSegmentation(
         net=hydra.utils.instantiate(cfg.model),
         loss=hydra.utils.instantiate(cfg.loss),
         optimizer=hydra.utils.instantiate(cfg.optimizer),
-        scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        scheduler=hydra.utils.instantiate(scheduler_cfg) if scheduler_cfg else None,
+        scheduler_interval=interval,
         geometry=datamodule.geometry,
         mask_threshold=cfg.thresholds.mask,
         empty_threshold=cfg.thresholds.empty,
         channels_last=cfg.channels_last,
+        compile=compile_net,
     )
     ckpt_path = resume_checkpoint(cfg, out)
     if cfg.get("init_checkpoint") and ckpt_path is None:
@@ -93,7 +123,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for lg in loggers:
         # The whole resolved config, so a dashboard can group and filter runs by any key.
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     for lg in loggers:
