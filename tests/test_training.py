@@ -42,7 +42,13 @@ def test_fast_dev_run_of_the_default_config(compose_train):
 @pytest.mark.parametrize(
     "experiment, extra",
     # The small test dataset has too few mosaics for 6 non-empty folds.
-    [("argus_stage1", ()), ("argus_mosaic", ("folds.k=2",)), ("demo", ())],
+    [
+        ("argus_stage1", ()),
+        ("argus_mosaic", ("folds.k=2",)),
+        ("demo", ()),
+        ("cpu", ()),
+        ("speedrun", ("trainer=cpu", "trainer.compile=false")),
+    ],
 )
 def test_every_experiment_runs_fast_dev_run(compose_train, experiment, extra):
     cfg = compose_train(f"experiment={experiment}", "debug=fast_dev_run", *extra)
@@ -110,22 +116,50 @@ def train_command(out: Path, synthetic_dir: Path, cache: Path, *extra: str) -> l
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, synthetic_dir):
-    command = train_command(tmp_path / "outputs", synthetic_dir, tmp_path / "cache", "trainer.max_epochs=4", "callbacks.early_stopping=null")
-    run = tmp_path / "outputs" / "train" / "tiny" / "fold_0"
+def test_killed_run_resumes_from_its_last_checkpoint_exactly(tmp_path, synthetic_dir):
+    # Dropout and augmentation on, a per-step schedule: everything a resume must restore.
+    options = ("trainer.max_epochs=4", "callbacks.early_stopping=null", "scheduler=warmup_cosine", "model.block_dropout=0.2")
+    killed = train_command(tmp_path / "killed", synthetic_dir, tmp_path / "cache", *options)
+    run = tmp_path / "killed" / "train" / "tiny" / "fold_0"
     last = run / "checkpoints" / "last.ckpt"
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(killed, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
     while not last.is_file() and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert last.is_file(), process.stderr.read().decode() if process.poll() is not None else "no checkpoint in time"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    resumed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(killed, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 3
-    epochs = [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]]
-    assert epochs == [0, 1, 2, 3]  # the epochs before the kill kept, none twice
+    series = read_metrics_csv(run / "metrics" / "metrics.csv")
+    assert [epoch for epoch, _ in series["val/score"]] == [0, 1, 2, 3]  # the epochs before the kill kept, none twice
+
+    whole = train_command(tmp_path / "whole", synthetic_dir, tmp_path / "cache", *options)
+    assert subprocess.run(whole, cwd=REPO, capture_output=True, timeout=600).returncode == 0
+    uninterrupted = read_metrics_csv(tmp_path / "whole" / "train" / "tiny" / "fold_0" / "metrics" / "metrics.csv")
+    for metric in ("val/loss", "val/score", "train/loss"):
+        assert series[metric] == uninterrupted[metric], metric
+
+
+def test_unknown_augment_on_is_one_line(tmp_path, synthetic_dir):
+    command = train_command(tmp_path / "outputs", synthetic_dir, tmp_path / "cache", "data.augment_on=gpu")
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip() == "error: data.augment_on=gpu: unknown; choose from device, loader"
+
+
+def test_compile_without_a_compiler_is_one_clear_error(compose_train, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SaltError, match="trainer.compile=true: torch.compile on a CPU needs a C\\+\\+ compiler"):
+        train(compose_train("trainer.compile=true"))
+
+
+def test_loader_path_still_trains(compose_train):
+    metrics = train(compose_train("debug=fast_dev_run", "data.augment_on=loader"))
+    assert "val/score" in metrics
 
 
 def test_unknown_encoder_lists_the_choices(tmp_path):

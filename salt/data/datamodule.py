@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,9 @@ class TileDataModule(pl.LightningDataModule):
             rank=trainer.global_rank if trainer is not None else 0,
             world=trainer.world_size if trainer is not None else 1,
         )
+        # Lightning warns that the length of an iterable dataset may be wrong across loader
+        # workers; this one runs in the training process, where it is exact.
+        warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
         # batch_size=None: the dataset yields whole batches; a few small index tensors need no workers.
         return DataLoader(batches, batch_size=None, num_workers=0)
 

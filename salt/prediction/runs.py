@@ -155,7 +155,7 @@ def load_network(run: Run) -> nn.Module:
             the network the run's config.yaml describes (names the first mismatches).
     """
     net = build_network(run)
-    state = _network_state(run.checkpoint)
+    state = network_state(run.checkpoint)
     expected = net.state_dict()
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
@@ -180,7 +180,7 @@ def load_network(run: Run) -> nn.Module:
     return net.eval()
 
 
-def _network_state(path: Path) -> dict[str, torch.Tensor]:
+def network_state(path: Path) -> dict[str, torch.Tensor]:
     """The `net.*` weights of a Lightning checkpoint, prefix removed."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)

@@ -58,11 +58,13 @@ class TrainingCurves(pl.Callback):
     and once more when fitting ends (the last epoch's metrics reach the logger only after the
     validation hooks have run)."""
 
-    def __init__(self, filename: str = "training_curves.png") -> None:
+    def __init__(self, filename: str = "training_curves.png", every_n_epochs: int = 1) -> None:
         self.filename = filename
+        # Drawing takes about half a second: on a GPU whose epochs take seconds, draw less often.
+        self.every_n_epochs = max(1, int(every_n_epochs))
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
+        if not trainer.sanity_checking and trainer.current_epoch % self.every_n_epochs == 0:
             self._draw(trainer)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -130,6 +130,22 @@ class SaltSegmentation(pl.LightningModule):
         # The sanity check's validation must not count as the best score.
         self.val_score_best.reset()
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Dropout draws from torch's global generator; with it saved, a run resumed from
+        # this checkpoint draws what the uninterrupted run drew (batch order and
+        # augmentations already depend on (seed, epoch) alone).
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if not states:
+            return
+        torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states["cuda"])
+
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
