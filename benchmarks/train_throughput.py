@@ -104,8 +104,9 @@ def part_a(args: argparse.Namespace) -> None:
     base = loader_rates[2]
     for workers, rate in loader_rates.items():
         print(f"| loader, albumentations, {workers} workers | {rate:,.0f} | {rate / base:.2f}× |", flush=True)
-    rate = device_path(tiles, args.data_batch_size, args.device, args.device_epochs)
-    print(f"| device ({args.device}), batched tensor ops | {rate:,.0f} | **{rate / base:.1f}×** |", flush=True)
+    for batch_size in sorted({16, args.data_batch_size, 256}):
+        rate = device_path(tiles, batch_size, args.device, args.device_epochs)
+        print(f"| device ({args.device}), batched tensor ops, batch {batch_size} | {rate:,.0f} | **{rate / base:.1f}×** |", flush=True)
 
 
 # --- networks -------------------------------------------------------------------------

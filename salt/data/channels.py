@@ -84,4 +84,7 @@ def stack_channel_batch(images: Tensor, depths: Tensor, names: Sequence[str]) ->
     Equal to `stack_channels` tile by tile (tests hold them together); used where tiles are
     augmented as whole batches on the training device.
     """
-    return torch.stack([BATCH_CHANNELS[name](images, depths) for name in names], dim=1).contiguous()
+    stacked = images.new_empty((images.shape[0], len(names), *images.shape[1:]))
+    for channel, name in enumerate(names):
+        stacked[:, channel] = BATCH_CHANNELS[name](images, depths)  # written in place: no stack copy
+    return stacked

@@ -74,13 +74,18 @@ def draw_augmentations(count: int, geometry: TileGeometry, augment: Mapping[str,
 
 def crop_and_flip(padded: Tensor, index: Tensor, row: Tensor, col: Tensor, flip: Tensor, size: int) -> Tensor:
     """(N, S, S) stored tiles -> (B, size, size): tile ``index[b]`` cut at (row[b], col[b]),
-    mirrored left-right where ``flip[b]``, all in one gather."""
-    steps = torch.arange(size, device=padded.device)
-    rows = row[:, None] + steps  # (B, size)
-    # A flipped crop reads its columns right to left: column j of the result is column
-    # size-1-j of the crop.
-    cols = col[:, None] + torch.where(flip[:, None], size - 1 - steps, steps)
-    return padded[index[:, None, None], rows[:, :, None], cols[:, None, :]]
+    mirrored left-right where ``flip[b]``.
+
+    Every crop of every tile is a view of the stored tensor (`unfold` twice: N × positions ×
+    positions windows of size × size, no copy); picking one window per sample is then a
+    single copy of B crops with contiguous rows, two to three times faster on a CPU than
+    gathering the pixels one by one.
+    """
+    windows = padded.unfold(1, size, 1).unfold(2, size, 1)
+    crops = windows[index, row, col]
+    flipped = flip.nonzero()[:, 0]
+    crops[flipped] = crops[flipped].flip(-1)
+    return crops
 
 
 class DeviceTiles:
@@ -126,8 +131,9 @@ class DeviceTiles:
             row, col, flip = start, start, torch.zeros_like(index, dtype=torch.bool)
         images = crop_and_flip(self.images, index, row, col, flip, size)
         if "alpha" in batch:
-            alpha, beta = batch["alpha"][:, None, None], batch["beta"][:, None, None]
-            images = (images * alpha + beta).clamp_(0.0, 1.0)
+            # In place: the crops are a fresh tensor, and each new batch-sized tensor costs
+            # page faults on a CPU.
+            images.mul_(batch["alpha"][:, None, None]).add_(batch["beta"][:, None, None]).clamp_(0.0, 1.0)
         if self.masks is None:
             masks = torch.zeros_like(images)
         else:
