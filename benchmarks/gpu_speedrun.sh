@@ -67,7 +67,7 @@ $PY train.py experiment=speedrun fold=0 data.dir="$work/data" paths.output_dir="
     paths.cache_dir="$work/cache" "${train_args[@]}" "${extra[@]}"
 seconds=$($PY -c "import time; print(f'{time.time() - $start:.1f}')")
 if [[ -n ${sampler:-} ]]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=; fi
-run=$(dirname "$(find "$work/outputs/speedrun" -name config.yaml | head -n 1)")
+run=$(dirname "$(find "$work/outputs/speedrun" -name config.yaml -not -path '*/.hydra/*' | head -n 1)")
 
 $PY -m salt.training.transfer export "$run" "$OUT"
 $PY - "$run" "$seconds" "$work" > "$work/run.md" <<'EOF'
