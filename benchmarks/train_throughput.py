@@ -41,6 +41,7 @@ from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
 from salt.geometry import TileGeometry
 from salt.prepare import PreparedTiles
 from salt.training.module import SaltSegmentation
+from salt.training.run import scheduler_factory
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GEOMETRY = TileGeometry(148, 128)
@@ -171,13 +172,12 @@ def trainer_steps(cfg, *, data_dir: Path, cache_dir: Path, batch_size: int, devi
     """Tiles/s of training steps run by the Lightning Trainer on the device path."""
     cfg.data.batch_size = batch_size
     datamodule = instantiate(cfg.data, dir=str(data_dir), fold=0, folds=cfg.folds, cache_dir=str(cache_dir), seed=0, _recursive_=False)
-    scheduler = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
-    interval = scheduler.pop("interval", "epoch") if scheduler else "epoch"
+    scheduler, interval = scheduler_factory(cfg)
     module = SaltSegmentation(
         net=instantiate(cfg.model),
         loss=instantiate(cfg.loss),
         optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(scheduler) if scheduler and interval == "step" else None,
+        scheduler=scheduler if interval == "step" else None,  # a plateau schedule would need validation
         scheduler_interval=interval,
         geometry=datamodule.geometry,
         channels_last=cfg.channels_last,

@@ -34,10 +34,6 @@ from salt.data.channels import stack_channel_batch
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
 
-# Keys of a batch's augmentation parameters; validation batches carry none of them.
-AUGMENT_KEYS = ("row", "col", "flip", "alpha", "beta")
-
-
 def augment_settings(augment: Mapping[str, Any]) -> dict[str, float]:
     """The `data.augment` block as floats, each checked to be a probability or a limit."""
     known = {"hflip": 0.5, "brightness": 0.2, "contrast": 0.2, "brightness_contrast_p": 0.5}

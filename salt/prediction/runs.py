@@ -180,15 +180,21 @@ def load_network(run: Run) -> nn.Module:
     return net.eval()
 
 
-def network_state(path: Path) -> dict[str, torch.Tensor]:
-    """The `net.*` weights of a Lightning checkpoint, prefix removed."""
+def read_checkpoint(path: Path) -> dict:
+    """A Lightning checkpoint as a dict, or a `CheckpointError` naming the file."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - pickle, zip and torch errors alike mean "unreadable"
         raise CheckpointError(f"checkpoint {path}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"checkpoint {path}: holds no state_dict; not a checkpoint written by train.py")
+    return checkpoint
+
+
+def network_state(path: Path, checkpoint: dict | None = None) -> dict[str, torch.Tensor]:
+    """The `net.*` weights of a Lightning checkpoint, prefix removed (`checkpoint`: the file
+    already read)."""
+    state = (checkpoint if checkpoint is not None else read_checkpoint(path))["state_dict"]
     weights = {key[len(NET_PREFIX) :]: value for key, value in state.items() if key.startswith(NET_PREFIX)}
     if not weights:
         raise CheckpointError(f"checkpoint {path}: no `{NET_PREFIX}*` weights; not a checkpoint written by train.py")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -57,8 +59,6 @@ def load_initial_weights(module: SaltSegmentation, path: str) -> None:
 
 def check_compile(device: str) -> None:
     """Stop with one line where `trainer.compile=true` cannot work."""
-    import shutil
-
     if not hasattr(torch, "compile"):
         raise SaltError(f"trainer.compile=true: this torch {torch.__version__} has no torch.compile")
     if device == "cuda":
@@ -68,6 +68,18 @@ def check_compile(device: str) -> None:
             raise SaltError("trainer.compile=true: torch.compile on a GPU needs triton, which is not installed")
     elif not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "g++")):
         raise SaltError("trainer.compile=true: torch.compile on a CPU needs a C++ compiler (none on PATH)")
+
+
+def scheduler_factory(cfg: DictConfig) -> tuple[Callable[..., object] | None, str]:
+    """The `scheduler` block as a partial taking the optimiser, and how often it steps
+    (`scheduler.interval`: epoch, the default, or step)."""
+    if not cfg.get("scheduler"):
+        return None, "epoch"
+    settings = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    interval = settings.pop("interval", "epoch")
+    if interval not in ("epoch", "step"):
+        raise SaltError(f"scheduler.interval={interval}: must be epoch or step")
+    return hydra.utils.instantiate(settings), interval
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -92,15 +104,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(
         cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, seed=cfg.seed, _recursive_=False
     )
-    scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True) if cfg.get("scheduler") else None
-    interval = scheduler_cfg.pop("interval", "epoch") if scheduler_cfg else "epoch"
-    if interval not in ("epoch", "step"):
-        raise SaltError(f"scheduler.interval={interval}: must be epoch or step")
+    scheduler, interval = scheduler_factory(cfg)
     module = SaltSegmentation(
         net=hydra.utils.instantiate(cfg.model),
         loss=hydra.utils.instantiate(cfg.loss),
         optimizer=hydra.utils.instantiate(cfg.optimizer),
-        scheduler=hydra.utils.instantiate(scheduler_cfg) if scheduler_cfg else None,
+        scheduler=scheduler,
         scheduler_interval=interval,
         geometry=datamodule.geometry,
         mask_threshold=cfg.thresholds.mask,

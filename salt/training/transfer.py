@@ -26,7 +26,7 @@ from omegaconf import OmegaConf, open_dict
 
 from salt.errors import SaltError, exit_on_error
 from salt.files import atomic_directory, atomic_file
-from salt.prediction.runs import NET_PREFIX, network_state
+from salt.prediction.runs import NET_PREFIX, network_state, read_checkpoint
 
 FORMAT = 1
 PART = "weights.fp16.{:02d}"
@@ -41,7 +41,8 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, max_mib: float
     source = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
     if not (run_dir / "config.yaml").is_file():
         raise SaltError(f"run {run_dir}: no config.yaml (not a run directory train.py wrote)")
-    weights = network_state(source)  # a CheckpointError naming the file when unusable
+    checkpoint_data = read_checkpoint(source)  # a CheckpointError naming the file when unusable
+    weights = network_state(source, checkpoint_data)
     half = {key: value.half() if value.is_floating_point() else value for key, value in weights.items()}
     buffer = io.BytesIO()
     torch.save(half, buffer)
@@ -56,13 +57,12 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, max_mib: float
         with atomic_file(out / PART.format(number)) as tmp:
             tmp.write_bytes(chunk)
         written.append(out / PART.format(number))
-    checkpoint_meta = torch.load(source, map_location="cpu", weights_only=True)
     manifest = {
         "format": FORMAT,
         "parts": [{"name": PART.format(n), "bytes": len(c), "sha256": hashlib.sha256(c).hexdigest()} for n, c in enumerate(chunks)],
         "checkpoint": checkpoint,
-        "epoch": int(checkpoint_meta.get("epoch", -1)),
-        "global_step": int(checkpoint_meta.get("global_step", -1)),
+        "epoch": int(checkpoint_data.get("epoch", -1)),
+        "global_step": int(checkpoint_data.get("global_step", -1)),
     }
     with atomic_file(out / BUNDLE) as tmp:
         with tarfile.open(tmp, "w") as tar:
