@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
 
 
@@ -40,14 +41,23 @@ def exit_on_error() -> Iterator[None]:
     """Turn a `SaltError` into one line on stderr and exit status 1, instead of a traceback.
 
     Also finds a `SaltError` wrapped by another exception (Hydra's instantiate wraps
-    constructor errors in an InstantiationException).
+    constructor errors in an InstantiationException), and reports a full disk (ENOSPC,
+    EDQUOT from any writer) in one line too: every writer is atomic, so nothing was left
+    half-written, and the remedy is the same whatever was being written.
     """
     try:
         yield
     except Exception as error:
         cause: BaseException | None = error
-        while cause is not None and not isinstance(cause, SaltError):
+        while cause is not None and not isinstance(cause, SaltError) and not _disk_full(cause):
             cause = cause.__cause__ or cause.__context__
         if cause is None:
             raise
+        if _disk_full(cause):
+            where = f"{cause.filename}: " if getattr(cause, "filename", None) else ""
+            raise SystemExit(f"error: {where}no space left on device (nothing was left half-written; free space and run again)") from None
         raise SystemExit(f"error: {cause}") from None
+
+
+def _disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

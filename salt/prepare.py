@@ -110,6 +110,8 @@ def prepare_tiles(
         log: receives one line per step, with its time.
     """
     data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"data dir {data_dir}: is a file, not a directory")
     if not data_dir.is_dir():
         raise DataError(f"data dir {data_dir}: not found (set data.dir or SALT_DATA_DIR)")
     present = [split for split in SPLITS if (data_dir / split).is_dir()]

@@ -22,6 +22,10 @@ def score_files(truth_csv: str, submission_csv: str) -> dict:
     """Read both files, check the ids, and return `salt.metric.score_report` plus `ignored` ids."""
     truth = read_rles(truth_csv)
     submission = read_rles(submission_csv)
+    # The metric of no tiles is nan; a header-only file is a truncated or wrong file.
+    for path, rows in ((truth_csv, truth), (submission_csv, submission)):
+        if not rows:
+            raise SubmissionError(f"{path}: no rows")
     missing = [tile_id for tile_id in truth if tile_id not in submission]
     if missing:
         raise SubmissionError(

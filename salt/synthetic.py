@@ -17,6 +17,7 @@ tile's column and y its row in its section) so mosaic assembly can be checked.
 from __future__ import annotations
 
 import csv
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from omegaconf import DictConfig
 
 from salt import rle
 from salt.errors import SaltError, exit_on_error
-from salt.files import atomic_directory
+from salt.files import atomic_directory, write_png
 from salt.geometry import TILE_SIZE
 
 
@@ -163,19 +164,25 @@ def write_dataset(out: str | Path, tiles: list[Tile], seed: int, train_fraction:
     n_train = max(1, round(train_fraction * len(tiles)))
     train = [tiles[i] for i in order[:n_train]]
     test = [tiles[i] for i in order[n_train:]]
-    with atomic_directory(out, overwrite=overwrite) as root:
-        for sub in ("train/images", "train/masks", "test/images"):
-            (root / sub).mkdir(parents=True)
-        # The published images hold three identical 8-bit channels; the masks are 16-bit.
-        for split, split_tiles in (("train", train), ("test", test)):
-            for tile in split_tiles:
-                cv2.imwrite(str(root / split / "images" / f"{tile.id}.png"), np.repeat(tile.image[..., None], 3, axis=2))
-        for tile in train:
-            cv2.imwrite(str(root / "train" / "masks" / f"{tile.id}.png"), tile.mask.astype(np.uint16) * 65535)
-        _write_csv(root / "train.csv", ("id", "rle_mask"), ((t.id, rle.encode(t.mask)) for t in train))
-        _write_csv(root / "sample_submission.csv", ("id", "rle_mask"), ((t.id, "1 1") for t in test))
-        _write_csv(root / "depths.csv", ("id", "z"), ((t.id, t.depth) for t in tiles))
-        _write_csv(root / "layout.csv", ("id", "x", "y", "mosaic_id"), ((t.id, t.x, t.y, t.mosaic_id) for t in tiles))
+    # atomic_directory removes the half-written temporary directory on any error; what is
+    # left to do here is to turn the OSError (full disk, no permission) into one line.
+    try:
+        with atomic_directory(out, overwrite=overwrite) as root:
+            for sub in ("train/images", "train/masks", "test/images"):
+                (root / sub).mkdir(parents=True)
+            # The published images hold three identical 8-bit channels; the masks are 16-bit.
+            for split, split_tiles in (("train", train), ("test", test)):
+                for tile in split_tiles:
+                    write_png(root / split / "images" / f"{tile.id}.png", np.repeat(tile.image[..., None], 3, axis=2))
+            for tile in train:
+                write_png(root / "train" / "masks" / f"{tile.id}.png", tile.mask.astype(np.uint16) * 65535)
+            _write_csv(root / "train.csv", ("id", "rle_mask"), ((t.id, rle.encode(t.mask)) for t in train))
+            _write_csv(root / "sample_submission.csv", ("id", "rle_mask"), ((t.id, "1 1") for t in test))
+            _write_csv(root / "depths.csv", ("id", "z"), ((t.id, t.depth) for t in tiles))
+            _write_csv(root / "layout.csv", ("id", "x", "y", "mosaic_id"), ((t.id, t.x, t.y, t.mosaic_id) for t in tiles))
+    except OSError as exc:
+        problem = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc)).lower()
+        raise SaltError(f"out {out}: {problem} while writing synthetic tiles") from None
     return Path(out)
 
 

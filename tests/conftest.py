@@ -100,3 +100,12 @@ def compose_train(tmp_path, synthetic_dir):
 
     yield _compose
     HydraConfig.instance().cfg = None
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault-injection suite's summary line (tests/test_faults.py), when it ran."""
+    import faults
+
+    line = faults.summary()
+    if line:
+        terminalreporter.write_sep("-", line)

@@ -221,3 +221,30 @@ def test_command_line_builds_then_reports_errors_in_one_line(synthetic_dir, tmp_
     assert bad.stderr.strip().splitlines()[-1] == "error: padded_size=99: must be at least the tile size 101"
     inside = run_module("salt.prepare", f"data.dir={synthetic_dir}", f"paths.cache_dir={synthetic_dir / 'cache'}")
     assert inside.returncode == 1 and "inside the data dir" in inside.stderr
+
+
+def test_fingerprint_sees_a_table_edit_that_keeps_size_and_time(tmp_path):
+    table = tmp_path / "depths.csv"
+    table.write_text("id,z\na,100\n")
+    stat = table.stat()
+    first = fingerprint_files(tmp_path, ["depths.csv"])
+    table.write_text("id,z\na,900\n")  # same size
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same time
+    assert fingerprint_files(tmp_path, ["depths.csv"]) != first
+
+
+def test_a_killed_store_leaves_a_temporary_that_the_next_store_removes(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    # A temporary entry as a store killed half-way leaves it: named after a process that is gone.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / "tiles" / f".somekey.tmp-{socket.gethostname()}-{gone}-abc123"
+    (stale / "images.npy").parent.mkdir(parents=True)
+    (stale / "images.npy").write_bytes(b"half an array")
+    live = tmp_path / "tiles" / f".otherkey.tmp-{socket.gethostname()}-{os.getpid()}-def456"
+    live.mkdir()  # a store still under way in a live process: kept
+    ArrayCache(tmp_path).store("tiles", PARAMS, arrays())
+    assert not stale.exists()
+    assert live.exists()

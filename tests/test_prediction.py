@@ -255,6 +255,48 @@ def test_unreadable_or_foreign_checkpoints_are_refused(runs, tmp_path):
         load_network(find_runs([broken])[0])
 
 
+def test_checkpoint_trained_on_other_inputs_is_refused(runs, tmp_path):
+    # Same channel count and network, other padding: the weights would load, the inputs
+    # would be wrong. The checkpoint's record of its inputs catches it.
+    repadded = copy_run(runs["unet/tiny/fold_0"], tmp_path / "repadded" / "tiny" / "fold_0")
+    config = OmegaConf.load(repadded / "config.yaml")
+    config.data.padding.mode = "reflect"
+    config.data.channels = ["image", "depth_ramp", "coord_x"][: len(config.data.channels)]
+    OmegaConf.save(config, repadded / "config.yaml")
+    with pytest.raises(CheckpointError, match=r"best.ckpt: trained on other inputs than .*config.yaml prepares \(.*padding.mode biharmonic in the checkpoint, reflect in the config"):
+        load_network(find_runs([repadded])[0])
+
+
+def test_checkpoint_with_non_finite_weights_is_refused(runs, tmp_path):
+    diverged = copy_run(runs["unet/tiny/fold_0"], tmp_path / "diverged" / "tiny" / "fold_0")
+    path = diverged / "checkpoints" / "best.ckpt"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    name = next(key for key, value in checkpoint["state_dict"].items() if key.startswith("net.") and value.is_floating_point())
+    checkpoint["state_dict"][name][..., 0] = float("inf")
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match=rf"best.ckpt: weight {name[4:]} holds \d+ non-finite value\(s\) \(NaN or inf\); the run diverged"):
+        load_network(find_runs([diverged])[0])
+
+
+def test_partial_test_folder_names_the_missing_tiles_and_writes_nothing(runs, tmp_path, synthetic_dir):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dir, data)
+    images = sorted((data / "test" / "images").glob("*.png"))
+    for image in images[:2]:
+        image.unlink()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "predict.py", f"runs=[{runs['unet/tiny/fold_0']}]", f"data_dir={data}", f"out={out}", f"paths.cache_dir={tmp_path / 'cache'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {data / 'test' / 'images'}: 2 of {len(images)} tiles listed in sample_submission.csv have no image: ")
+    assert all(image.stem in line for image in images[:2])
+    for name in ("submission.csv", "oof.csv", "report.json", "report.md", "pictures"):
+        assert not (out / name).exists(), name
+
+
 def test_runs_on_different_data_dirs_need_a_choice(runs, tmp_path):
     moved = copy_run(runs["unet/tiny/fold_1"], tmp_path / "moved" / "tiny" / "fold_1")
     config = OmegaConf.load(moved / "config.yaml")

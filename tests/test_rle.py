@@ -6,7 +6,7 @@ from hypothesis.extra.numpy import arrays
 
 from salt import rle
 from salt.data.tiles import load_split
-from salt.errors import RLEError
+from salt.errors import RLEError, SubmissionError
 from salt.submission import read_rles
 
 
@@ -62,11 +62,28 @@ def test_decode_then_encode_is_identity_for_canonical_runs(gaps_and_lengths):
         ("10 5 12 3", "must not overlap"),
         ("50 2 10 3", "must be sorted"),
         ("10200 3", "past the last pixel 10201"),
+        # too large for int64: a clear error, not an OverflowError
+        ("99999999999999999999999 1", "'99999999999999999999999' is larger than the 10201 pixels of a 101x101 tile"),
+        ("1 10202", "'10202' is larger than the 10201 pixels"),
+        # digits of other scripts: int() reads '١٢' (Arabic-Indic) as 12, the competition would not
+        ("\u0661\u0662 3", "'\u0661\u0662' is not a non-negative integer"),
+        ("1 \uff13", "'\uff13' is not"),  # fullwidth 3
+        ("\u00b2 1", "'\u00b2' is not"),  # superscript 2: isdigit() yet int() refuses it
     ],
 )
 def test_malformed_rle_is_refused_with_the_reason(text, problem):
     with pytest.raises(RLEError, match=problem):
         rle.decode(text)
+
+
+def test_non_ascii_and_huge_values_in_a_file_name_the_line(tmp_path):
+    path = tmp_path / "sub.csv"
+    path.write_text("id,rle_mask\na,1 2\nb,\u0661\u0662 3\n", encoding="utf-8")
+    with pytest.raises(SubmissionError, match="sub.csv, line 3 \\(id b\\): malformed rle_mask: '\u0661\u0662' is not"):
+        read_rles(path)
+    path.write_text("id,rle_mask\na,99999999999999999999999 1\n")
+    with pytest.raises(SubmissionError, match="sub.csv, line 2 \\(id a\\): malformed rle_mask: '9+' is larger than"):
+        read_rles(path)
 
 
 def test_train_csv_decodes_to_the_mask_pngs_for_every_real_tile(real_data):

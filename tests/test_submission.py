@@ -90,3 +90,34 @@ def test_score_cli_errors_are_one_line(tmp_path, synthetic_dir, damage):
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "sub.csv" in lines[0], result.stderr
+
+
+
+def damaged_table(tmp_path, name, damage):
+    """`name`.csv in tmp_path, a header with no rows or a directory; returns it and its error."""
+    path = tmp_path / f"{name}.csv"
+    if damage == "directory":
+        path.mkdir()
+        return path, f"error: {path}: is a directory, expected a CSV file"
+    write_csv(path, [])
+    return path, f"error: {path}: no rows"
+
+
+@pytest.mark.parametrize("bad", ["truth", "submission"])
+@pytest.mark.parametrize("damage", ["header only", "directory"])
+def test_score_refuses_an_empty_table_or_a_directory(tmp_path, capsys, bad, damage):
+    from salt import score
+
+    good = write_csv(tmp_path / "good.csv", [(IDS[0], "1 2")])
+    path, message = damaged_table(tmp_path, bad, damage)
+    with pytest.raises(SystemExit) as stopped:
+        score.main([str(path), str(good)] if bad == "truth" else [str(good), str(path)])
+    assert stopped.value.code == message  # exit_on_error: printed as one line, exit status 1
+    assert capsys.readouterr().out == ""  # no "score: nan"
+
+
+def test_score_cli_on_a_header_only_truth_is_one_line(tmp_path):
+    path, message = damaged_table(tmp_path, "truth", "header only")
+    result = run_module("salt.score", str(path), str(write_csv(tmp_path / "sub.csv", [(IDS[0], "")])))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [message] and result.stdout == ""

@@ -1,5 +1,7 @@
 import csv
 import hashlib
+import subprocess
+import sys
 
 import numpy as np
 
@@ -104,3 +106,33 @@ def test_cli_writes_the_competition_layout_and_refuses_to_overwrite(tmp_path):
     assert again.returncode != 0
     assert again.stderr.strip().splitlines() == [f"error: {out}: directory exists and is not empty (set overwrite=true to replace it)"]
     assert not list(tmp_path.glob(".syn*"))  # nothing half-written beside it
+
+
+# `python -m salt.synthetic ARGS`, with the writer of its PNGs (Path.write_bytes) failing
+# like a full disk after a few tiles.
+FULL_DISK = """
+import errno, pathlib, runpy, sys
+
+write_bytes, calls = pathlib.Path.write_bytes, []
+
+def write_until_the_disk_is_full(path, data):
+    calls.append(path)
+    if len(calls) > 5:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    return write_bytes(path, data)
+
+pathlib.Path.write_bytes = write_until_the_disk_is_full
+sys.argv = ["salt.synthetic", *sys.argv[1:]]
+runpy.run_module("salt.synthetic", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(tmp_path):
+    out = tmp_path / "syn"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, f"out={out}", "sections=1", "section_cols=3", "section_rows=2"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: out {out}: no space left on device while writing synthetic tiles"]
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor a temporary beside it

@@ -115,40 +115,6 @@ def train_command(out: Path, synthetic_dir: Path, cache: Path, *extra: str) -> l
     ]
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_from_its_last_checkpoint_exactly(tmp_path, synthetic_dir):
-    # Dropout and augmentation on, a per-step schedule: everything a resume must restore.
-    options = ("trainer.max_epochs=4", "callbacks.early_stopping=null", "scheduler=warmup_cosine", "model.block_dropout=0.2")
-    killed = train_command(tmp_path / "killed", synthetic_dir, tmp_path / "cache", *options)
-    run = tmp_path / "killed" / "train" / "tiny" / "fold_0"
-    last = run / "checkpoints" / "last.ckpt"
-    process = subprocess.Popen(killed, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    metrics = run / "metrics" / "metrics.csv"
-
-    def epoch_zero_done() -> bool:
-        # The last checkpoint is written just before the epoch's training metrics reach the
-        # CSV; a kill between the two loses that epoch's rows (not covered here).
-        return last.is_file() and metrics.is_file() and "train/loss" in read_metrics_csv(metrics)
-
-    deadline = time.time() + 300
-    while not epoch_zero_done() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.1)
-    assert last.is_file(), process.stderr.read().decode() if process.poll() is not None else "no checkpoint in time"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    resumed = subprocess.run(killed, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    assert torch.load(last, map_location="cpu", weights_only=False)["epoch"] == 3
-    series = read_metrics_csv(metrics)
-    assert [epoch for epoch, _ in series["val/score"]] == [0, 1, 2, 3]  # the epochs before the kill kept, none twice
-
-    whole = train_command(tmp_path / "whole", synthetic_dir, tmp_path / "cache", *options)
-    assert subprocess.run(whole, cwd=REPO, capture_output=True, timeout=600).returncode == 0
-    uninterrupted = read_metrics_csv(tmp_path / "whole" / "train" / "tiny" / "fold_0" / "metrics" / "metrics.csv")
-    for metric in ("val/loss", "val/score", "train/loss"):
-        assert series[metric] == uninterrupted[metric], metric
-
-
 def test_unknown_augment_on_is_one_line(tmp_path, synthetic_dir):
     command = train_command(tmp_path / "outputs", synthetic_dir, tmp_path / "cache", "data.augment_on=gpu")
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)

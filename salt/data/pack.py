@@ -17,13 +17,12 @@ import os
 import zipfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from salt import rle
 from salt.data.tiles import TileSet, load_split
 from salt.errors import DataError, exit_on_error
-from salt.files import atomic_directory, atomic_file
+from salt.files import atomic_directory, atomic_file, write_png
 from salt.geometry import TILE_SIZE
 
 FORMAT = 1
@@ -75,8 +74,8 @@ def unpack(path: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool =
             (root / sub).mkdir(parents=True)
         for tile_id, image, mask in zip(tiles.ids.tolist(), tiles.images, tiles.masks):
             # As published: three identical 8-bit channels, 16-bit masks of 0 and 65535.
-            cv2.imwrite(str(root / "train" / "images" / f"{tile_id}.png"), np.repeat(image[..., None], 3, axis=2))
-            cv2.imwrite(str(root / "train" / "masks" / f"{tile_id}.png"), mask.astype(np.uint16) * 65535)
+            write_png(root / "train" / "images" / f"{tile_id}.png", np.repeat(image[..., None], 3, axis=2))
+            write_png(root / "train" / "masks" / f"{tile_id}.png", mask.astype(np.uint16) * 65535)
         rows = "".join(f"{tile_id},{rle.encode(mask)}\n" for tile_id, mask in zip(tiles.ids.tolist(), tiles.masks))
         (root / "train.csv").write_text("id,rle_mask\n" + rows)
         depths = "".join(f"{tile_id},{int(z)}\n" for tile_id, z in zip(tiles.ids.tolist(), tiles.depths))

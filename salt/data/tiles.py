@@ -12,7 +12,9 @@ Layout (the competition's, also written by `salt.synthetic`)::
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,18 @@ import cv2
 import numpy as np
 
 from salt import rle
-from salt.data.tables import read_table
+from salt.data.tables import describe_os_error, read_table
 from salt.errors import DataError, RLEError
 from salt.geometry import TILE_SIZE
 
 Split = Literal["train", "test"]
+
+# How many ids a message lists when many tiles share a problem.
+FEW = 5
+
+
+class MaskMismatchWarning(UserWarning):
+    """train.csv's rle_mask and the mask PNG of the same tile describe different masks."""
 
 
 @dataclass(frozen=True)
@@ -69,20 +78,27 @@ def load_split(data_dir: str | os.PathLike, split: Split, *, threads: int = 8) -
 
     Train ids and their order come from `train.csv`; test ids from `sample_submission.csv`
     when present, else from the file names in `test/images`. Raises `DataError` naming the
-    file or row for anything missing, malformed, or inconsistent.
+    file or row for anything missing, malformed, or inconsistent. Train masks are read from
+    the mask PNGs; a `MaskMismatchWarning` says so when train.csv's RLEs disagree with them.
     """
     root = Path(data_dir)
-    if not root.is_dir():
+    # os.path rather than Path.is_dir: pathlib (Python < 3.12) raises PermissionError for a
+    # path under a directory it cannot search, instead of answering.
+    if os.path.isfile(root):
+        raise DataError(f"data dir {root}: is a file, not a directory")
+    if not os.path.isdir(root):
         raise DataError(f"data dir {root}: not found (set data.dir or SALT_DATA_DIR)")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    image_dir = _require_dir(root / split / "images")
-    image_ids = {path.stem for path in image_dir.glob("*.png")}
+    image_dir = root / split / "images"
+    image_ids = _png_ids(image_dir)
 
     if split == "train":
-        mask_dir = _require_dir(root / "train" / "masks")
-        mask_ids = {path.stem for path in mask_dir.glob("*.png")}
-        ids = _train_ids(root / "train.csv")
+        mask_dir = root / "train" / "masks"
+        mask_ids = _png_ids(mask_dir)
+        table = root / "train.csv"
+        rles = _train_rles(table)
+        ids = list(rles)
         listed = set(ids)
         for tile_id in sorted(image_ids - mask_ids):
             raise DataError(f"{image_dir / tile_id}.png: image without a mask in {mask_dir}")
@@ -91,16 +107,21 @@ def load_split(data_dir: str | os.PathLike, split: Split, *, threads: int = 8) -
         for tile_id in sorted(image_ids - listed):
             raise DataError(f"{image_dir / tile_id}.png: tile has no row in {root / 'train.csv'}")
     else:
-        sample = root / "sample_submission.csv"
-        if sample.is_file():
-            ids = [fields[0] for _, fields in read_table(sample, ("id", "rle_mask"))]
+        table = root / "sample_submission.csv"
+        # lexists, not is_file: a dangling link or an unreadable sample_submission.csv is
+        # reported by read_table rather than silently replaced by the directory listing.
+        if os.path.lexists(table):
+            ids = [fields[0] for _, fields in read_table(table, ("id", "rle_mask"))]
             for tile_id in sorted(image_ids - set(ids)):
-                raise DataError(f"{image_dir / tile_id}.png: test tile missing from {sample}")
+                raise DataError(f"{image_dir / tile_id}.png: test tile missing from {table}")
         else:
             ids = sorted(image_ids)
-    for tile_id in ids:
-        if tile_id not in image_ids:
-            raise DataError(f"{image_dir / tile_id}.png: listed in the {split} table but the image is missing")
+    # All of them at once: a partial copy usually lacks many images, not one.
+    missing = [tile_id for tile_id in ids if tile_id not in image_ids]
+    if missing:
+        raise DataError(
+            f"{image_dir}: {len(missing)} of {len(ids)} tiles listed in {table.name} have no image: {_first_few(missing)}"
+        )
     if not ids:
         raise DataError(f"{image_dir}: no tiles")
 
@@ -110,34 +131,67 @@ def load_split(data_dir: str | os.PathLike, split: Split, *, threads: int = 8) -
         masks = None
         if split == "train":
             masks = np.stack(list(pool.map(_read_mask, (mask_dir / f"{i}.png" for i in ids))))
+    if masks is not None:
+        _warn_if_rles_disagree(table, mask_dir, ids, rles, masks)
     return TileSet(ids=np.array(ids), images=images, depths=depths, masks=masks)
 
 
-def _require_dir(path: Path) -> Path:
-    if not path.is_dir():
-        raise DataError(f"{path}: directory not found")
-    return path
+def _first_few(ids: list[str]) -> str:
+    return ", ".join(ids[:FEW]) + (", ..." if len(ids) > FEW else "")
 
 
-def _train_ids(path: Path) -> list[str]:
-    """Ids of train.csv in file order, after checking that every RLE is well formed."""
-    ids = []
+def _png_ids(directory: Path) -> set[str]:
+    """Ids (names without .png) of the PNG files in `directory`."""
+    # os.listdir rather than Path.glob: glob yields nothing for a directory it cannot read,
+    # which would surface later as "every image is missing" instead of the real cause.
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        raise DataError(describe_os_error(directory, exc, kind="directory")) from None
+    return {name[: -len(".png")] for name in names if name.endswith(".png")}
+
+
+def _train_rles(path: Path) -> dict[str, str]:
+    """{id: rle_mask} of train.csv in file order, after checking that every RLE is well formed."""
+    rles = {}
     for line, (tile_id, encoded) in read_table(path, ("id", "rle_mask")):
         try:
             rle.parse(encoded)
         except RLEError as exc:
             raise DataError(f"{path}, line {line} (id {tile_id}): malformed rle_mask: {exc}") from None
-        ids.append(tile_id)
-    return ids
+        rles[tile_id] = encoded
+    return rles
+
+
+def _warn_if_rles_disagree(table: Path, mask_dir: Path, ids: list[str], rles: dict[str, str], masks: np.ndarray) -> None:
+    """One warning if train.csv and the mask PNGs disagree; the PNGs are what gets used.
+
+    The loader (and so training) reads the PNGs while scoring against train.csv reads the
+    RLEs, so a disagreement would make validation scores quietly differ from the truth.
+    """
+    disagree = [tile_id for tile_id, mask in zip(ids, masks) if not np.array_equal(rle.decode(rles[tile_id]), mask)]
+    if disagree:
+        warnings.warn(
+            f"{table}: rle_mask of {len(disagree)} of {len(ids)} tiles disagrees with its mask PNG in "
+            f"{mask_dir}: {_first_few(disagree)}; using the PNG masks",
+            MaskMismatchWarning,
+            stacklevel=3,  # the caller of load_split
+        )
 
 
 def _depths(path: Path, ids: list[str]) -> np.ndarray:
     table = {}
     for line, (tile_id, z) in read_table(path, ("id", "z")):
         try:
-            table[tile_id] = int(float(z))
+            depth = float(z)
         except ValueError:
             raise DataError(f"{path}, line {line}: depth {z!r} of id {tile_id} is not a number") from None
+        # float() accepts 'inf' and 'nan', and the depths are stored as int32.
+        if not math.isfinite(depth):
+            raise DataError(f"{path}, line {line}: depth {z!r} of id {tile_id} is not a finite number")
+        if abs(depth) >= 2**31:
+            raise DataError(f"{path}, line {line}: depth {z!r} of id {tile_id} is out of range")
+        table[tile_id] = int(depth)
     missing = [tile_id for tile_id in ids if tile_id not in table]
     if missing:
         raise DataError(f"{path}: no depth for {len(missing)} tile(s), e.g. id {missing[0]}")
@@ -145,11 +199,19 @@ def _depths(path: Path, ids: list[str]) -> np.ndarray:
 
 
 def _read_png(path: Path, flags: int) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # missing, dangling link, permission denied, a directory
+        raise DataError(describe_os_error(path, exc)) from None
+    if not data:
+        # imdecode asserts on an empty buffer (a cv2.error that names no file).
+        raise DataError(f"{path}: empty file (0 bytes)")
     # imdecode on the bytes rather than imread: it reports a corrupt file as None instead
     # of printing warnings, and reads paths OpenCV cannot open on some platforms.
-    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), flags)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
+    except cv2.error:
+        array = None
     if array is None:
         raise DataError(f"{path}: not a readable image (corrupt or not a PNG)")
     if array.shape[:2] != (TILE_SIZE, TILE_SIZE):

@@ -23,14 +23,16 @@ from salt.data.channels import check_channels
 from salt.data.folds import FoldSettings
 from salt.errors import SaltError
 from salt.prepare import PaddingSettings
+from salt.training.checkpoints import (
+    CheckpointError,
+    input_mismatch,
+    input_record,
+    network_state,
+    read_checkpoint,
+    weight_mismatch,
+)
 
 CHECKPOINTS = ("best", "last")
-NET_PREFIX = "net."  # SaltSegmentation keeps the network as `self.net`
-
-
-class CheckpointError(SaltError):
-    """A checkpoint that cannot be used: missing, unreadable, or not the network its run's
-    config describes."""
 
 
 @dataclass(frozen=True)
@@ -151,51 +153,24 @@ def load_network(run: Run) -> nn.Module:
     """The run's network with its checkpoint's weights, in eval mode, on the CPU.
 
     Raises:
-        CheckpointError: the file is not a training checkpoint, or its weights do not fit
-            the network the run's config.yaml describes (names the first mismatches).
+        CheckpointError: the file is not a readable training checkpoint, holds non-finite
+            weights, was trained on other inputs (channels, padding, histogram matching)
+            than the run's config.yaml prepares, or its weights do not fit the network
+            the config describes (names the first mismatches).
     """
+    checkpoint = read_checkpoint(run.checkpoint)
+    config_path = run.dir / "config.yaml"
+    expected_inputs = input_record(run.channels, run.config.data.padding, run.histogram_match)
+    inputs_differ = input_mismatch(checkpoint.get("inputs"), expected_inputs)
+    if inputs_differ:
+        raise CheckpointError(f"checkpoint {run.checkpoint}: trained on other inputs than {config_path} prepares ({inputs_differ})")
     net = build_network(run)
-    state = network_state(run.checkpoint)
-    expected = net.state_dict()
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    reshaped = [key for key in expected if key in state and tuple(state[key].shape) != tuple(expected[key].shape)]
-    if missing or unexpected or reshaped:
-        problems = []
-        if reshaped:
-            key = reshaped[0]
-            problems.append(
-                f"{len(reshaped)} weight(s) of another shape (e.g. {key}: checkpoint "
-                f"{list(state[key].shape)}, config {list(expected[key].shape)})"
-            )
-        if missing:
-            problems.append(f"{len(missing)} weight(s) missing (e.g. {missing[0]})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected weight(s) (e.g. {unexpected[0]})")
+    state = network_state(run.checkpoint, checkpoint)
+    mismatch = weight_mismatch(net.state_dict(), state)
+    if mismatch:
         raise CheckpointError(
-            f"checkpoint {run.checkpoint}: does not fit the network of {run.dir / 'config.yaml'} "
-            f"({run.config.model._target_}, encoder {run.encoder}): {'; '.join(problems)}"
+            f"checkpoint {run.checkpoint}: does not fit the network of {config_path} "
+            f"({run.config.model._target_}, encoder {run.encoder}): {mismatch}"
         )
     net.load_state_dict(state)
     return net.eval()
-
-
-def read_checkpoint(path: Path) -> dict:
-    """A Lightning checkpoint as a dict, or a `CheckpointError` naming the file."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - pickle, zip and torch errors alike mean "unreadable"
-        raise CheckpointError(f"checkpoint {path}: cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise CheckpointError(f"checkpoint {path}: holds no state_dict; not a checkpoint written by train.py")
-    return checkpoint
-
-
-def network_state(path: Path, checkpoint: dict | None = None) -> dict[str, torch.Tensor]:
-    """The `net.*` weights of a Lightning checkpoint, prefix removed (`checkpoint`: the file
-    already read)."""
-    state = (checkpoint if checkpoint is not None else read_checkpoint(path))["state_dict"]
-    weights = {key[len(NET_PREFIX) :]: value for key, value in state.items() if key.startswith(NET_PREFIX)}
-    if not weights:
-        raise CheckpointError(f"checkpoint {path}: no `{NET_PREFIX}*` weights; not a checkpoint written by train.py")
-    return weights

@@ -54,6 +54,9 @@ class SaltSegmentation(pl.LightningModule):
         channels_last: NHWC memory layout (faster convolutions on recent GPUs).
         compile: run the network through `torch.compile` (`trainer.compile`); the
             checkpoint keeps the plain network's weights.
+        inputs: how the tiles became inputs (`salt.training.checkpoints.input_record`),
+            stored in every checkpoint so prediction can refuse a checkpoint whose run
+            config says otherwise.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class SaltSegmentation(pl.LightningModule):
         empty_threshold: float = 0.5,
         channels_last: bool = False,
         compile: bool = False,
+        inputs: dict | None = None,
     ) -> None:
         super().__init__()
         # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
@@ -137,6 +141,8 @@ class SaltSegmentation(pl.LightningModule):
         checkpoint["rng_states"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             checkpoint["rng_states"]["cuda"] = torch.cuda.get_rng_state_all()
+        if self.hparams.inputs is not None:
+            checkpoint["inputs"] = dict(self.hparams.inputs)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         states = checkpoint.get("rng_states")

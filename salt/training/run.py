@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from salt.errors import SaltError
 from salt.files import atomic_file
+from salt.training.checkpoints import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    input_mismatch,
+    input_record,
+    network_state,
+    read_checkpoint,
+    weight_mismatch,
+)
 from salt.training.csv_logger import CSVLogger
 from salt.training.module import SaltSegmentation
 
@@ -34,27 +44,75 @@ def check_fold(cfg: DictConfig) -> None:
         raise SaltError(f"fold={cfg.fold}: out of range, {cfg.folds.kind} folds are numbered 0 to {count - 1}")
 
 
-def resume_checkpoint(cfg: DictConfig, out: Path) -> str | None:
-    """The checkpoint to resume from, per `cfg.resume` (auto | true | false)."""
+def resume_checkpoint(cfg: DictConfig, out: Path, module: SaltSegmentation) -> tuple[str, int] | None:
+    """The checkpoint to resume from and its global step, per `cfg.resume` (auto | true |
+    false), checked before the run writes anything.
+
+    An unreadable or truncated ``last.ckpt`` is set aside (renamed, never deleted): with
+    resume=auto the run starts over with a warning, with resume=true it stops. A checkpoint
+    whose network or inputs differ from this config stops the run with one line.
+    """
     last = out / "checkpoints" / "last.ckpt"
     mode = str(cfg.resume).lower()
     if mode not in ("auto", "true", "false"):
         raise SaltError(f"resume={cfg.resume}: must be auto, true or false")
     if mode == "true" and not last.is_file():
         raise SaltError(f"resume=true but {last} does not exist")
-    return str(last) if mode != "false" and last.is_file() else None
+    if mode == "false" or not last.is_file():
+        return None
+    try:
+        checkpoint = read_checkpoint(last)
+    except CheckpointError as error:
+        aside = set_aside(last)
+        if mode == "true":
+            raise SaltError(f"resume=true: {error}; set aside as {aside.name}") from None
+        log.warning("%s; set aside as %s, starting the run over", error, aside.name)
+        return None
+    problem = input_mismatch(checkpoint.get("inputs"), module.hparams.inputs) if module.hparams.inputs else None
+    if problem is None:
+        problem = weight_mismatch(module.net.state_dict(), network_state(last, checkpoint))
+    if problem:
+        raise SaltError(
+            f"resume from {last}: the checkpoint does not fit this config ({problem}); nothing was changed. "
+            "Give the run another name or variant, or resume=false to start it over"
+        )
+    return str(last), int(checkpoint.get("global_step", 0))
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unusable file to ``<name>.unreadable[-N]`` beside it; returns the new path."""
+    aside = path.with_name(f"{path.name}.unreadable")
+    number = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.unreadable-{number}")
+        number += 1
+    os.replace(path, aside)
+    return aside
 
 
 def load_initial_weights(module: SaltSegmentation, path: str) -> None:
     """Start from another run's weights (stage 2 from stage 1), not its optimiser or epoch."""
     checkpoint = Path(path)
-    if not checkpoint.is_file():
+    if not checkpoint.exists():
         raise SaltError(f"init_checkpoint {checkpoint}: not found (train that stage first, or set init_checkpoint=PATH)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    mismatch = [k for k in missing + unexpected if k.startswith("net.")]
-    if mismatch:
-        raise SaltError(f"init_checkpoint {checkpoint}: its network does not match this config (e.g. {mismatch[0]})")
+    state = network_state(checkpoint)  # CheckpointError: unreadable, truncated, non-finite
+    problem = weight_mismatch(module.net.state_dict(), state)
+    if problem:
+        raise SaltError(f"init_checkpoint {checkpoint}: its network does not match this config ({problem})")
+    module.net.load_state_dict(state)
+
+
+class WriteConfig(pl.Callback):
+    """Write the run's resolved config.yaml when training starts, after the checkpoint (if
+    any) has been restored: a run that fails before training leaves the previous record."""
+
+    def __init__(self, cfg: DictConfig, out: Path) -> None:
+        self.text, self.path = OmegaConf.to_yaml(cfg, resolve=True), out / "config.yaml"
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            with atomic_file(self.path) as tmp:
+                tmp.write_text(self.text)
 
 
 def check_compile(device: str) -> None:
@@ -91,8 +149,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with open_dict(cfg):
         # The data's channel list decides how many channels the encoder takes.
         cfg.encoder.in_chans = len(cfg.data.channels)
-    with atomic_file(out / "config.yaml") as tmp:
-        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     compile_net = bool(trainer_cfg.pop("compile", False))
@@ -116,23 +172,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
         empty_threshold=cfg.thresholds.empty,
         channels_last=cfg.channels_last,
         compile=compile_net,
+        inputs=input_record(cfg.data.channels, cfg.data.padding, cfg.data.get("histogram_match", False)),
     )
-    ckpt_path = resume_checkpoint(cfg, out)
+    resume = resume_checkpoint(cfg, out, module)
+    ckpt_path = resume[0] if resume else None
     if cfg.get("init_checkpoint") and ckpt_path is None:
         load_initial_weights(module, cfg.init_checkpoint)
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks.append(WriteConfig(cfg, out))
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
-    if ckpt_path:
+    if resume:
         log.info("resuming from %s", ckpt_path)
-        resumed_step = torch.load(ckpt_path, map_location="cpu", weights_only=True)["global_step"]
         for lg in loggers:
             if isinstance(lg, CSVLogger):
-                lg.keep_history(before_step=resumed_step)  # before anything opens its writer
+                lg.keep_history(before_step=resume[1])  # before anything opens its writer
     for lg in loggers:
         # The whole resolved config, so a dashboard can group and filter runs by any key.
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer: pl.Trainer = hydra.utils.instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        trainer_cfg, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     for lg in loggers:

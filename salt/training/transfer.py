@@ -26,7 +26,7 @@ from omegaconf import OmegaConf, open_dict
 
 from salt.errors import SaltError, exit_on_error
 from salt.files import atomic_directory, atomic_file
-from salt.prediction.runs import NET_PREFIX, network_state, read_checkpoint
+from salt.training.checkpoints import NET_PREFIX, network_state, read_checkpoint
 
 FORMAT = 1
 PART = "weights.fp16.{:02d}"
@@ -63,6 +63,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, max_mib: float
         "checkpoint": checkpoint,
         "epoch": int(checkpoint_data.get("epoch", -1)),
         "global_step": int(checkpoint_data.get("global_step", -1)),
+        "inputs": checkpoint_data.get("inputs"),
     }
     with atomic_file(out / BUNDLE) as tmp:
         with tarfile.open(tmp, "w") as tar:
@@ -109,7 +110,13 @@ def rebuild(exported: str | os.PathLike, run_dir: str | os.PathLike, *, data_dir
     with atomic_directory(run_dir, overwrite=overwrite) as root:
         (root / "checkpoints").mkdir()
         torch.save(
-            {"state_dict": state, "epoch": manifest["epoch"], "global_step": manifest["global_step"], "rebuilt_from": str(exported)},
+            {
+                "state_dict": state,
+                "epoch": manifest["epoch"],
+                "global_step": manifest["global_step"],
+                "inputs": manifest.get("inputs"),
+                "rebuilt_from": str(exported),
+            },
             root / "checkpoints" / f"{manifest['checkpoint']}.ckpt",
         )
         (root / "config.yaml").write_text(OmegaConf.to_yaml(config))
