@@ -86,7 +86,10 @@ def set_aside(path: Path) -> Path:
     while aside.exists():
         aside = path.with_name(f"{path.name}.unreadable-{number}")
         number += 1
-    os.replace(path, aside)
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        pass  # another rank of a multi-GPU run set it aside first
     return aside
 
 
