@@ -104,7 +104,7 @@ def write_mosaic_pictures(
             canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
         path = Path(out_dir) / f"mosaic_{mosaic_id}.png"
         with atomic_file(path) as tmp:
-            if not cv2.imwrite(str(tmp), canvas):
+            if not cv2.imwrite(str(tmp), canvas, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
                 raise SaltError(f"{path}: could not write the picture")
         written.append(path)
     return written

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
