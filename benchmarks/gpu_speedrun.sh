@@ -16,7 +16,10 @@
 #   python predict.py 'runs=[outputs/speedrun/resnet34/fold_0]' precision=bf16
 #
 # SMOKE=1 runs every step on a CPU with tiny settings (a test does this). PYTHON picks the
-# interpreter (default python3); EXTRA adds train.py overrides.
+# interpreter (default python3); EXTRA adds train.py overrides. Two guards keep the whole
+# script inside a rented machine's time: BENCH_SECONDS (default 240) stops the throughput
+# benchmark (training still runs), TRAIN_SECONDS (default 360) stops training through
+# Lightning's max_time (checkpoints, metrics and the export are then still written).
 set -euo pipefail
 if [[ $# -ne 2 ]]; then
     echo "usage: bash benchmarks/gpu_speedrun.sh DATA.npz OUT" >&2
@@ -26,7 +29,10 @@ DATA=$1
 OUT=$2
 PY=${PYTHON:-python3}
 SMOKE=${SMOKE:-0}
+BENCH_SECONDS=${BENCH_SECONDS:-240}
+TRAIN_SECONDS=${TRAIN_SECONDS:-360}
 cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}   # the benchmark imports salt from this checkout
 if [[ ! -f $DATA ]]; then
     echo "error: $DATA: packed training tiles not found (python -m salt.data.pack pack DATA_DIR $DATA)" >&2
     exit 1
@@ -36,7 +42,7 @@ OUT=$(cd "$OUT" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"; [[ -n ${sampler:-} ]] && kill "$sampler" 2>/dev/null || true' EXIT
 exec > >(tee "$OUT/speedrun.log") 2>&1
-export PYTHONUNBUFFERED=1 WANDB_MODE=offline
+export PYTHONUNBUFFERED=1 WANDB_MODE=offline NO_ALBUMENTATIONS_UPDATE=1  # offline: no version check
 
 if [[ $SMOKE == 1 ]]; then
     device=cpu
@@ -51,11 +57,12 @@ else
 fi
 read -r -a extra <<< "${EXTRA:-}"
 
-echo "# speedrun $(date -u +%FT%TZ): $($PY -c 'import platform, torch; print("torch", torch.__version__, "python", platform.python_version(), "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
+echo "# speedrun $(date -u +%FT%TZ): $($PY -c 'import platform, torch, timm, pytorch_lightning as pl; print("torch", torch.__version__, "timm", timm.__version__, "lightning", pl.__version__, "python", platform.python_version(), "|", torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
 $PY -m salt.data.pack unpack "$DATA" "$work/data"
 
 echo "## throughput"
-$PY benchmarks/train_throughput.py --experiment speedrun "${bench_args[@]}" | tee "$work/throughput.md"
+timeout "$BENCH_SECONDS" $PY benchmarks/train_throughput.py --experiment speedrun "${bench_args[@]}" | tee "$work/throughput.md" \
+    || echo "(throughput benchmark stopped after ${BENCH_SECONDS} s or failed; training goes on)" | tee -a "$work/throughput.md"
 
 echo "## training fold 0"
 if [[ $device == cuda ]] && command -v nvidia-smi > /dev/null; then
@@ -64,7 +71,7 @@ if [[ $device == cuda ]] && command -v nvidia-smi > /dev/null; then
 fi
 start=$(date +%s.%N)
 $PY train.py experiment=speedrun fold=0 data.dir="$work/data" paths.output_dir="$work/outputs" \
-    paths.cache_dir="$work/cache" "${train_args[@]}" "${extra[@]}"
+    paths.cache_dir="$work/cache" "+trainer.max_time=$(printf '00:%02d:%02d:%02d' $((TRAIN_SECONDS / 3600)) $((TRAIN_SECONDS / 60 % 60)) $((TRAIN_SECONDS % 60)))" "${train_args[@]}" "${extra[@]}"
 seconds=$($PY -c "import time; print(f'{time.time() - $start:.1f}')")
 if [[ -n ${sampler:-} ]]; then kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=; fi
 run=$(dirname "$(find "$work/outputs/speedrun" -name config.yaml -not -path '*/.hydra/*' | head -n 1)")

@@ -69,12 +69,16 @@ def fold_tiles(count: int, seed: int = 0) -> PreparedTiles:
 def loader_path(tiles: PreparedTiles, batch_size: int, workers: int, batches: int) -> float:
     dataset = TileDataset(tiles, np.arange(len(tiles)), training_transform(GEOMETRY, AUGMENT), CHANNELS)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, persistent_workers=workers > 0)
-    iterator = iter(loader)
+
+    def endless():  # a fold holds fewer batches than are timed when batches are large
+        while True:
+            yield from loader
+
+    iterator = endless()
     next(iterator)  # workers started
     start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    return batches * batch_size / (time.perf_counter() - start)
+    count = sum(len(next(iterator)["image"]) for _ in range(batches))
+    return count / (time.perf_counter() - start)
 
 
 def device_path(tiles: PreparedTiles, batch_size: int, device: str, epochs: int) -> float:
@@ -122,8 +126,9 @@ def compose_train(*overrides: str):
     return cfg
 
 
-def bare_steps(cfg, *, batch_size: int, device: str, bf16: bool, channels_last: bool, compile: bool, warmup: int, iterations: int) -> float:
-    """Tiles/s of forward + loss + backward + optimiser step on one fixed batch."""
+def bare_steps(cfg, *, batch_size: int, device: str, bf16: bool, channels_last: bool, compile: bool, warmup: int, iterations: int) -> tuple[float, float]:
+    """Tiles/s of forward + loss + backward + optimiser step on one fixed batch, and the
+    seconds the untimed warm-up steps took (compiling included)."""
     net = instantiate(cfg.model).to(device).train()
     loss = instantiate(cfg.loss)
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
@@ -141,14 +146,16 @@ def bare_steps(cfg, *, batch_size: int, device: str, bf16: bool, channels_last: 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    start = time.perf_counter()
     for _ in range(warmup):
         step()
     synchronize(device)
+    warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(iterations):
         step()
     synchronize(device)
-    return iterations * batch_size / (time.perf_counter() - start)
+    return iterations * batch_size / (time.perf_counter() - start), warmup_seconds
 
 
 class StepTimer(pl.Callback):
@@ -214,7 +221,7 @@ def part_b(args: argparse.Namespace) -> None:
         rates = []
         for _ in range(args.repeats):
             trained = trainer_steps(cfg, data_dir=data_dir, cache_dir=Path(tmp) / "cache", batch_size=args.batch_size, device=args.device, warmup=args.warmup, iterations=args.iterations)
-            bare = bare_steps(cfg, batch_size=args.batch_size, device=args.device, bf16="bf16" in str(cfg.trainer.precision), channels_last=cfg.channels_last, compile=False, warmup=args.warmup, iterations=args.iterations)
+            bare, _ = bare_steps(cfg, batch_size=args.batch_size, device=args.device, bf16="bf16" in str(cfg.trainer.precision), channels_last=cfg.channels_last, compile=False, warmup=args.warmup, iterations=args.iterations)
             rates.append((trained, bare))
     print("| run | Trainer, device path (tiles/s) | bare step (tiles/s) | Trainer / bare |")
     print("|---|---:|---:|---:|")
@@ -224,8 +231,8 @@ def part_b(args: argparse.Namespace) -> None:
 
 def part_c(args: argparse.Namespace) -> None:
     print(f"\n## (c) networks: forward + backward + optimiser step, batch {args.batch_size}, {args.device}\n")
-    print("| network | precision | layout | compile | tiles / s | vs recipe fp32 |")
-    print("|---|---|---|---|---:|---:|")
+    print("| network | precision | layout | compile | tiles / s | vs recipe fp32 | warm-up steps (s) |")
+    print("|---|---|---|---|---:|---:|---:|")
     recipe = "recipe default (resnet34 U-Net, max-pool dropped)"
     chosen = f"experiment={args.experiment}"
     cases = [(recipe, (), bf16, layout, False) for bf16, layout in ((False, False), (True, False), (True, True))]
@@ -235,11 +242,11 @@ def part_c(args: argparse.Namespace) -> None:
     base = None
     for label, overrides, bf16, channels_last, compiled in cases:
         cfg = compose_train(*overrides)
-        rate = bare_steps(cfg, batch_size=args.batch_size, device=args.device, bf16=bf16, channels_last=channels_last, compile=compiled, warmup=args.warmup + (2 if compiled else 0), iterations=args.iterations)
+        rate, warmup_seconds = bare_steps(cfg, batch_size=args.batch_size, device=args.device, bf16=bf16, channels_last=channels_last, compile=compiled, warmup=args.warmup + (2 if compiled else 0), iterations=args.iterations)
         base = base or rate
         print(
             f"| {label} | {'bf16 autocast' if bf16 else 'fp32'} | {'channels_last' if channels_last else 'NCHW'} | "
-            f"{'yes' if compiled else 'no'} | {rate:.1f} | {rate / base:.1f}× |",
+            f"{'yes' if compiled else 'no'} | {rate:.1f} | {rate / base:.1f}× | {warmup_seconds:.1f} |",
             flush=True,
         )
 

@@ -30,8 +30,8 @@ from salt.prediction import (
     predict_runs,
     predict_tiles,
     search_thresholds,
-    tile_masks,
 )
+from salt.masks import tile_masks
 from salt.prediction.inference import _MirroredPairs
 from salt.prediction.thresholds import threshold_grid
 from salt.prepare import PaddingSettings, prepare_tiles
@@ -176,10 +176,72 @@ def test_ensemble_of_different_encoders_is_the_mean_of_their_probabilities(runs,
     result = predict(cfg, log=lambda line: None)
     assert [run["encoder"] for run in result.report["runs"]] == ["test_resnet", "test_efficientnet"]
     assert result.oof_score is None and result.oof_submission is None
-    expected, _ = tile_masks(mask_mean, salt_mean, mask_threshold=threshold, empty_threshold=0.0)
+    expected = tile_masks(mask_mean, salt_mean, mask_threshold=threshold, empty_threshold=0.0).masks
     written = decode_rles(read_rles(result.submission), tiles.ids.tolist())
     # Sums taken in another order may put a pixel on the other side of the threshold.
     assert expected.any() and (written == expected).mean() > 0.9999
+
+
+def test_out_of_fold_tiles_are_the_ids_the_run_recorded(runs, synthetic_dir, tmp_path):
+    from salt.rundir import VALIDATION_IDS, read_validation_ids
+
+    run = tmp_path / "unet" / "tiny" / "fold_0"
+    shutil.copytree(runs["unet/tiny/fold_0"], run)
+    recorded = read_validation_ids(run)
+    table = folds_for(synthetic_dir, runs["cache"], FoldSettings.from_config(OmegaConf.load(run / "config.yaml").folds))
+    assert sorted(recorded.tolist()) == sorted(table.id[table.fold == 0].tolist())
+
+    def oof_tiles(log=lambda line: None) -> int:
+        cfg = compose("predict", f"runs=[{run}]", f"out={tmp_path / 'out'}", f"paths.cache_dir={runs['cache']}",
+                      "test=false", "postprocess=none", "pictures.largest=0", "tta.hflip=false")
+        return predict(cfg, log=log).report["oof"]["tiles"]
+
+    # Prediction takes the recorded ids, not the fold the fold code makes today.
+    header = [line for line in (run / VALIDATION_IDS).read_text().splitlines() if line.startswith("#")]
+    (run / VALIDATION_IDS).write_text("\n".join([*header, *recorded[:5].tolist()]) + "\n")
+    assert oof_tiles() == 5
+    # A run without the record: its fold recomputed, and a warning that says so.
+    (run / VALIDATION_IDS).unlink()
+    lines = []
+    assert oof_tiles(lines.append) == len(recorded)
+    assert any("records no validation ids" in line for line in lines)
+    # Ids the data dir does not hold: one line naming the run.
+    (run / VALIDATION_IDS).write_text("# fold 0\nnot_a_tile\n" + "\n".join(recorded.tolist()) + "\n")
+    with pytest.raises(SaltError, match=r"1 of its \d+ validation tiles are not training tiles of this data dir \(first: not_a_tile\)"):
+        oof_tiles()
+
+
+def test_best_val_score_equals_the_out_of_fold_score_of_predict(synthetic_dir, tmp_path):
+    """Checkpoints are chosen by the rule the report scores with: same tiles, same crop, same
+    binarisation (flip TTA and post-processing off, the run's thresholds).
+
+    The network is the random initial one (learning rate 0): it gives every pixel of every
+    tile P(salt) ≈ 0.55, above the threshold 0.5, so every tile is predicted all salt, which
+    the all-salt rule must empty in validation as it does in prediction (validation that
+    kept them would score about 0 where prediction scores the empty tiles' share)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from salt.rundir import read_validation_ids
+    from salt.training.callbacks import read_metrics_csv
+
+    run = tmp_path / "run"
+    base = ["data=synthetic", f"data.dir={synthetic_dir}", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    whole_validation = [o for o in QUICK_RUN if "limit_val_batches" not in o]
+    try:
+        train(compose("train", *base, *whole_validation, "fold=0", "optimizer.lr=0.0", run_dir=run))
+    finally:
+        HydraConfig.instance().cfg = None
+    trained = OmegaConf.load(run / "config.yaml")
+    best = read_metrics_csv(run / "metrics" / "metrics.csv")["val/score_best"][-1][1]
+    cfg = compose(
+        "predict", f"runs=[{run}]", f"out={tmp_path / 'out'}", f"paths.cache_dir={tmp_path / 'cache'}",
+        "postprocess=none", "pictures.largest=0", "tta.hflip=false", "precision=32", "channels_last=false",
+        f"thresholds.mask={trained.thresholds.mask}", f"thresholds.empty={trained.thresholds.empty}",
+    )
+    result = predict(cfg, log=lambda line: None)
+    assert result.report["test"]["emptied_all_salt"] == result.report["test"]["tiles"]  # the premise above
+    assert result.report["oof"]["tiles"] == len(read_validation_ids(run))
+    assert result.oof_score_before == pytest.approx(best, abs=1e-6)
 
 
 def test_out_of_fold_uses_only_the_models_that_did_not_train_on_a_tile(runs, tmp_path):
@@ -400,17 +462,6 @@ def test_ensemble_mean_counts_each_tile_and_divides_in_place():
         mean.add(TileBatch(np.array([3]), ones[:1], None))
 
 
-def test_tile_masks_empty_low_tiles_and_all_salt_tiles():
-    probability = np.full((4, TILE_SIZE, TILE_SIZE), 0.3, np.float32)
-    probability[:, :50] = 0.9
-    probability[3] = 0.9  # salt everywhere
-    masks, counts = tile_masks(probability, np.array([0.9, 0.2, np.nan, 0.9], np.float32), mask_threshold=0.4, empty_threshold=0.5)
-    assert masks[0, :50].all() and not masks[0, 50:].any()
-    assert not masks[1].any() and masks[2].any()  # below the empty threshold; no head: never emptied
-    assert not masks[3].any()
-    assert counts == {"emptied_by_head": 1, "emptied_all_salt": 1}
-
-
 def test_threshold_search_matches_scoring_every_pair():
     from salt.metric import tile_scores
 
@@ -424,7 +475,7 @@ def test_threshold_search_matches_scoring_every_pair():
     search = search_thresholds(probability, salt, truth, masks_grid, empty_grid)
     for i, m in enumerate(masks_grid):
         for j, e in enumerate(empty_grid):
-            masks, _ = tile_masks(probability, salt, mask_threshold=m, empty_threshold=e)
+            masks = tile_masks(probability, salt, mask_threshold=m, empty_threshold=e).masks
             assert search.scores[i, j] == pytest.approx(float(tile_scores(masks, truth).mean()))
     mask, empty, score = search.best
     assert score == search.scores.max() and mask in masks_grid and empty in empty_grid

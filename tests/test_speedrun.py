@@ -63,6 +63,8 @@ def test_export_splits_half_precision_weights_and_rebuild_restores_them(trained_
         else:
             assert torch.equal(restored[key], value)
     assert (rebuilt / "metrics" / "metrics.csv").is_file()
+    # The validation ids travel too: the rebuilt run is scored out-of-fold on the same tiles.
+    assert (rebuilt / "validation_ids.txt").read_text() == (trained_run / "validation_ids.txt").read_text()
 
     parts[0].write_bytes(parts[0].read_bytes()[:-1] + b"x")
     with pytest.raises(SaltError, match="weights.fp16.00: damaged or from another export"):

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from salt import rundir
 from salt import synthetic as synthetic_tiles
 from salt.data.channels import check_channels, stack_channels
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
@@ -152,6 +153,7 @@ class TileDataModule(pl.LightningDataModule):
         self.synthetic = None if synthetic is None else dict(synthetic)
         self.train_set: TileDataset | None = None
         self.val_set: TileDataset | None = None
+        self.fold_fingerprint: str | None = None  # of the fold table, after `setup`
 
     @property
     def geometry(self) -> TileGeometry:
@@ -176,8 +178,14 @@ class TileDataModule(pl.LightningDataModule):
             self.device_tiles = DeviceTiles(train.images, train.masks, train.depths, self.geometry, self.channels)
         self.train_set = TileDataset(train, np.flatnonzero(~in_fold), training_transform(self.geometry, self.augment), self.channels)
         self.val_set = TileDataset(train, np.flatnonzero(in_fold), validation_transform(self.geometry), self.channels)
+        self.fold_fingerprint = rundir.fold_fingerprint(train.ids.tolist(), folds.tolist())
         if not len(self.val_set) or not len(self.train_set):
             raise SaltError(f"fold {self.fold}: leaves {len(self.train_set)} training and {len(self.val_set)} validation tiles")
+
+    @property
+    def validation_ids(self) -> np.ndarray:
+        """Ids of the tiles held out for validation (after `setup`)."""
+        return self.val_set.tiles.ids[self.val_set.indices]
 
     def train_dataloader(self) -> DataLoader:
         drop_last = len(self.train_set) > self.batch_size

@@ -21,7 +21,7 @@ from salt.prediction.ensemble import EnsembleMean
 from salt.prediction.inference import InferenceSettings, TileBatch, input_padding, predict_tiles
 from salt.prediction.pipeline import PredictionResult, predict, predict_config, predict_runs
 from salt.prediction.runs import CheckpointError, Run, find_runs, load_network
-from salt.prediction.thresholds import ThresholdSearch, search_thresholds, tile_masks
+from salt.prediction.thresholds import ThresholdSearch, search_thresholds
 
 __all__ = [
     "CheckpointError",
@@ -39,5 +39,4 @@ __all__ = [
     "predict_runs",
     "predict_tiles",
     "search_thresholds",
-    "tile_masks",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salt import rundir
 from salt.data.folds import folds_for
 from salt.errors import SaltError
 from salt.geometry import TILE_SIZE
@@ -108,9 +109,22 @@ def split_ids(data_dir: Path, split: str) -> np.ndarray:
     return np.array(sorted(path.stem for path in (data_dir / "test" / "images").glob("*.png")))
 
 
-def validation_tiles(run: Run, train_ids: np.ndarray, fold_table: pd.DataFrame) -> np.ndarray:
-    """(M,) positions in `train_ids` of the tiles in the run's validation fold."""
-    fold_of = dict(zip(fold_table.id, fold_table.fold))
+def validation_tiles(run: Run, train_ids: np.ndarray, fold_table: Callable[[], pd.DataFrame], log: Callable[[str], None] = print) -> np.ndarray:
+    """(M,) positions in `train_ids` of the tiles the run was validated on.
+
+    The ids the run recorded (`salt.rundir`) when it has them; otherwise its fold
+    recomputed from `fold_table()`, with a warning: fold code changed since the run was
+    trained would hand it tiles it trained on.
+    """
+    recorded = rundir.read_validation_ids(run.dir)
+    if recorded is not None:
+        return rundir.validation_positions(run.dir, recorded, train_ids)
+    log(
+        f"warning: run {run.name} records no validation ids ({rundir.VALIDATION_IDS}); its out-of-fold tiles are "
+        f"fold {run.fold} as today's fold code makes it, which may hold training tiles if that code changed since"
+    )
+    table = fold_table()
+    fold_of = dict(zip(table.id, table.fold))
     return np.flatnonzero([fold_of.get(tile_id, -1) == run.fold for tile_id in train_ids.tolist()])
 
 
@@ -141,10 +155,13 @@ def ensemble_means(
             tiles = splits.get("test", padding, run.histogram_match, test_ids)
             work.append(("test", tiles, np.arange(len(tiles)), test))
         if oof is not None:
-            key = repr(run.folds)
-            if key not in fold_tables:
-                fold_tables[key] = folds_for(splits.data_dir, splits.cache_dir, run.folds, log=lambda line: None)
-            held = validation_tiles(run, train_ids, fold_tables[key])
+            def fold_table(run: Run = run) -> pd.DataFrame:
+                key = repr(run.folds)
+                if key not in fold_tables:
+                    fold_tables[key] = folds_for(splits.data_dir, splits.cache_dir, run.folds, log=lambda line: None)
+                return fold_tables[key]
+
+            held = validation_tiles(run, train_ids, fold_table, log)
             work.append(("out-of-fold", splits.get("train", padding, run.histogram_match, train_ids), held, oof))
         total = sum(len(indices) for _, _, indices, _ in work)
         predicted, last_report = 0, time.perf_counter()

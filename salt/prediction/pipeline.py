@@ -6,7 +6,7 @@ Steps, each logged with its time:
 2. for each run in turn: rebuild its network from config.yaml, load the checkpoint, and
    stream predictions into running means (`ensemble.ensemble_means`): every test tile,
    and the train tiles of the run's validation fold (out-of-fold);
-3. threshold the means (`thresholds.tile_masks`); score the out-of-fold masks and search
+3. threshold the means (`salt.masks.tile_masks`); score the out-of-fold masks and search
    the two thresholds;
 4. measure each post-processing rule on the out-of-fold masks and apply the rules kept to
    the test masks (`postprocess`);
@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from salt import rundir
 from salt.data.folds import FoldSettings, folds_for
 from salt.errors import SaltError
+from salt.masks import all_salt, tile_masks
 from salt.metric import score_report
 from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
 from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids
@@ -39,7 +41,7 @@ from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_rules
 from salt.prediction.report import write_report
 from salt.prediction.runs import Run, find_runs
-from salt.prediction.thresholds import empty_all_salt, search_thresholds, threshold_grid, tile_masks
+from salt.prediction.thresholds import search_thresholds, threshold_grid
 from salt.submission import decode_rles, read_rles, write_submission
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -142,14 +144,21 @@ def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> Predictio
         )
     if want_test:
         probability, salt = test_mean.means()
-        masks, counts = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
+        binarised = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
         del probability, test_mean
-        test = _Masks(test_ids, masks, np.ones(len(test_ids), dtype=bool))
-        report["test"] = {"tiles": len(test_ids), **counts}
+        test = _Masks(test_ids, binarised.masks, np.ones(len(test_ids), dtype=bool))
+        report["test"] = {
+            "tiles": len(test_ids),
+            "emptied_by_head": int(binarised.emptied_by_head.sum()),
+            "emptied_all_salt": int(binarised.emptied_all_salt.sum()),
+        }
 
     pictures_wanted = int(cfg.pictures.largest) > 0 or bool(cfg.pictures.get("ids"))
     table = _mosaic_table(post, data_dir, cache_dir) if rules or pictures_wanted else None
     report["postprocess"] = _postprocess(rules, post, table, train_ids, truth, oof, test, data_dir, cache_dir, clock)
+    for masks in (oof, test):  # the all-salt rule again: post-processing may have filled a tile
+        if masks is not None:
+            masks.after[all_salt(masks.after)] = False
     if oof is not None:
         report["oof"]["report_after_postprocess"] = score_report(oof.after[oof.covered], truth[oof.covered])
         report["oof"]["score"] = report["oof"]["report_after_postprocess"]["score"]
@@ -157,7 +166,6 @@ def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> Predictio
     outputs: dict[str, str] = {}
     submission = oof_submission = None
     if test is not None:
-        empty_all_salt(test.after)
         submission = write_submission(out / "submission.csv", test.ids.tolist(), test.after)
         report["test"]["salt_tiles"] = int(test.after.reshape(len(test.after), -1).any(axis=1).sum())
         outputs["submission"] = str(submission)
@@ -246,7 +254,7 @@ def _out_of_fold(oof_mean, train_ids: np.ndarray, truth: np.ndarray, cfg: DictCo
     )
     if bool(cfg.oof.apply_best):
         thresholds.update(mask=search.best[0], empty=search.best[1], source="out-of-fold search")
-    masks, _ = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
+    masks = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"]).masks
     masks[~covered] = False
     report = {
         "tiles": int(covered.sum()),
@@ -328,7 +336,7 @@ def _describe(run: Run) -> dict:
     from salt.training.callbacks import read_metrics_csv
 
     best = None
-    metrics = run.dir / "metrics" / "metrics.csv"
+    metrics = run.dir / rundir.METRICS
     if metrics.is_file():
         series = read_metrics_csv(metrics).get("val/score_best")
         best = series[-1][1] if series else None

@@ -18,6 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from salt import rundir
 from salt.data.channels import check_channels
 from salt.data.folds import FoldSettings
 from salt.errors import SaltError
@@ -116,17 +117,17 @@ def _runs_of_pattern(pattern: str, checkpoint: str) -> Iterable[Run]:
         if match.is_file():
             if match.suffix != ".ckpt":
                 raise SaltError(f"runs: {match} is a file but not a .ckpt checkpoint")
-            yield _run(match.parent.parent if match.parent.name == "checkpoints" else match.parent, match)
-        elif (match / "config.yaml").is_file():
-            yield _run(match, match / "checkpoints" / f"{checkpoint}.ckpt")
+            yield _run(match.parent.parent if match.parent.name == rundir.CHECKPOINTS else match.parent, match)
+        elif (match / rundir.CONFIG).is_file():
+            yield _run(match, rundir.checkpoint_path(match, checkpoint))
         elif match.is_dir():
-            for config in sorted(match.rglob("config.yaml")):
-                if (config.parent / "checkpoints").is_dir():
-                    yield _run(config.parent, config.parent / "checkpoints" / f"{checkpoint}.ckpt")
+            for config in sorted(match.rglob(rundir.CONFIG)):
+                if (config.parent / rundir.CHECKPOINTS).is_dir():
+                    yield _run(config.parent, rundir.checkpoint_path(config.parent, checkpoint))
 
 
 def _run(run_dir: Path, checkpoint: Path) -> Run:
-    config_path = run_dir / "config.yaml"
+    config_path = run_dir / rundir.CONFIG
     if not config_path.is_file():
         raise SaltError(f"run {run_dir}: no config.yaml beside the checkpoint (was it written by train.py?)")
     if not checkpoint.is_file():
@@ -158,7 +159,7 @@ def load_network(run: Run) -> nn.Module:
             the config describes (names the first mismatches).
     """
     checkpoint = read_checkpoint(run.checkpoint)
-    config_path = run.dir / "config.yaml"
+    config_path = run.dir / rundir.CONFIG
     expected_inputs = input_record(run.channels, run.config.data.padding, run.histogram_match)
     inputs_differ = input_mismatch(checkpoint.get("inputs"), expected_inputs)
     if inputs_differ:

@@ -1,4 +1,4 @@
-"""Probabilities → masks, and the search for the best pair of thresholds on out-of-fold tiles."""
+"""The search for the best pair of thresholds on out-of-fold tiles (masks by `salt.masks.tile_masks`)."""
 
 from __future__ import annotations
 
@@ -8,45 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from salt.masks import tile_masks
 from salt.metric import tile_scores
 
 CHUNK = 1024  # tiles per scoring step: bounds the temporary boolean arrays
-
-
-def empty_all_salt(masks: np.ndarray) -> np.ndarray:
-    """Empty every tile that is salt everywhere, in place; returns the (N,) bool of those.
-
-    No training tile is all salt (tiles inside a salt body were labelled empty), so an
-    all-salt prediction is better scored as empty.
-    """
-    full = masks.reshape(len(masks), -1).all(axis=1)
-    masks[full] = False
-    return full
-
-
-def tile_masks(
-    mask_probability: np.ndarray,
-    salt_probability: np.ndarray,
-    *,
-    mask_threshold: float,
-    empty_threshold: float,
-) -> tuple[np.ndarray, dict[str, int]]:
-    """Binarise averaged predictions the way the submission is made.
-
-    Args:
-        mask_probability: (N, 101, 101) float mean P(salt) per pixel.
-        salt_probability: (N,) float mean P(tile holds salt); NaN where no empty-tile head.
-
-    Returns:
-        masks (N, 101, 101) bool, and counts: ``emptied_by_head`` (tiles below
-        `empty_threshold` that had salt pixels) and ``emptied_all_salt``.
-    """
-    masks = mask_probability > mask_threshold
-    low = np.nan_to_num(salt_probability, nan=1.0) < empty_threshold
-    emptied_by_head = low & masks.reshape(len(masks), -1).any(axis=1)
-    masks[low] = False
-    full = empty_all_salt(masks)
-    return masks, {"emptied_by_head": int(emptied_by_head.sum()), "emptied_all_salt": int(full.sum())}
 
 
 @dataclass(frozen=True)
@@ -105,8 +70,7 @@ def search_thresholds(
         kept_score = np.empty(len(truth))
         for start in range(0, len(truth), CHUNK):
             part = slice(start, start + CHUNK)
-            masks = mask_probability[part] > threshold
-            empty_all_salt(masks)
+            masks = tile_masks(mask_probability[part], None, mask_threshold=threshold, empty_threshold=0.0).masks
             kept_score[part] = tile_scores(torch.from_numpy(masks), torch.from_numpy(np.ascontiguousarray(truth[part]))).numpy()
         scores[i] = np.where(keep, kept_score[None, :], emptied_score[None, :]).mean(axis=1)
     return ThresholdSearch(mask_grid, empty_grid, scores)

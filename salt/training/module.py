@@ -14,6 +14,7 @@ from torchmetrics import MaxMetric
 from salt.geometry import TileGeometry
 from salt.losses import CompositeLoss
 from salt.metric import CompetitionScore
+from salt.masks import tile_masks
 from salt.models import SegmentationOutput
 
 
@@ -26,15 +27,13 @@ def tile_predictions(
 ) -> tuple[Tensor, Tensor]:
     """Turn network output on centred crops into 101x101 tile predictions.
 
-    Returns (probabilities [B, 101, 101] float, masks [B, 101, 101] bool). A tile whose
-    empty-tile head gives P(salt) below `empty_threshold` is predicted empty.
+    Returns (probabilities [B, 101, 101] float, masks [B, 101, 101] bool), the masks by the
+    rule prediction uses too (`salt.masks.tile_masks`: thresholds, empty-tile head, no
+    all-salt tile).
     """
     probabilities = geometry.uncrop(torch.sigmoid(output.mask_logits.float())[:, 0])
-    masks = probabilities > mask_threshold
-    if output.empty_logit is not None:
-        salt_present = torch.sigmoid(output.empty_logit.float()) >= empty_threshold
-        masks = masks & salt_present[:, None, None]
-    return probabilities, masks
+    salt = None if output.empty_logit is None else torch.sigmoid(output.empty_logit.float())
+    return probabilities, tile_masks(probabilities, salt, mask_threshold=mask_threshold, empty_threshold=empty_threshold).masks
 
 
 class SaltSegmentation(pl.LightningModule):

@@ -14,6 +14,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from salt import rundir
 from salt.errors import SaltError
 from salt.files import atomic_file
 from salt.training.checkpoints import (
@@ -52,7 +53,7 @@ def resume_checkpoint(cfg: DictConfig, out: Path, module: SaltSegmentation) -> t
     resume=auto the run starts over with a warning, with resume=true it stops. A checkpoint
     whose network or inputs differ from this config stops the run with one line.
     """
-    last = out / "checkpoints" / "last.ckpt"
+    last = rundir.checkpoint_path(out, "last")
     mode = str(cfg.resume).lower()
     if mode not in ("auto", "true", "false"):
         raise SaltError(f"resume={cfg.resume}: must be auto, true or false")
@@ -105,17 +106,23 @@ def load_initial_weights(module: SaltSegmentation, path: str) -> None:
     module.net.load_state_dict(state)
 
 
-class WriteConfig(pl.Callback):
-    """Write the run's resolved config.yaml when training starts, after the checkpoint (if
-    any) has been restored: a run that fails before training leaves the previous record."""
+class WriteRunRecord(pl.Callback):
+    """Write the run's resolved config.yaml and validation_ids.txt when training starts,
+    after the checkpoint (if any) has been restored: a run that fails before training
+    leaves the previous record."""
 
     def __init__(self, cfg: DictConfig, out: Path) -> None:
-        self.text, self.path = OmegaConf.to_yaml(cfg, resolve=True), out / "config.yaml"
+        self.text, self.out = OmegaConf.to_yaml(cfg, resolve=True), out
+        self.fold = int(cfg.fold)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
-            with atomic_file(self.path) as tmp:
-                tmp.write_text(self.text)
+        if not trainer.is_global_zero:
+            return
+        with atomic_file(self.out / rundir.CONFIG) as tmp:
+            tmp.write_text(self.text)
+        data = trainer.datamodule
+        if data is not None and getattr(data, "fold_fingerprint", None) is not None:
+            rundir.write_validation_ids(self.out, data.validation_ids.tolist(), fold=self.fold, fingerprint=data.fold_fingerprint)
 
 
 def check_compile(device: str) -> None:
@@ -183,7 +190,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         load_initial_weights(module, cfg.init_checkpoint)
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(WriteConfig(cfg, out))
+    callbacks.append(WriteRunRecord(cfg, out))
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     if resume:
         log.info("resuming from %s", ckpt_path)

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf, open_dict
 
+from salt import rundir
 from salt.errors import SaltError, exit_on_error
 from salt.files import atomic_directory, atomic_file
 from salt.training.checkpoints import NET_PREFIX, network_state, read_checkpoint
@@ -32,14 +33,14 @@ FORMAT = 1
 PART = "weights.fp16.{:02d}"
 BUNDLE = "run.tar"
 # Files of the run dir that travel in run.tar, when present.
-RUN_FILES = ("config.yaml", "metrics/metrics.csv", "training_curves.png")
+RUN_FILES = (rundir.CONFIG, rundir.VALIDATION_IDS, str(rundir.METRICS), rundir.CURVES)
 
 
 def export(run_dir: str | os.PathLike, out: str | os.PathLike, *, max_mib: float = 16.0, checkpoint: str = "best") -> list[Path]:
     """Write the run's weights (fp16 parts) and `run.tar` into `out`; returns the files written."""
     run_dir, out = Path(run_dir), Path(out)
-    source = run_dir / "checkpoints" / f"{checkpoint}.ckpt"
-    if not (run_dir / "config.yaml").is_file():
+    source = rundir.checkpoint_path(run_dir, checkpoint)
+    if not (run_dir / rundir.CONFIG).is_file():
         raise SaltError(f"run {run_dir}: no config.yaml (not a run directory train.py wrote)")
     checkpoint_data = read_checkpoint(source)  # a CheckpointError naming the file when unusable
     weights = network_state(source, checkpoint_data)
@@ -108,7 +109,7 @@ def rebuild(exported: str | os.PathLike, run_dir: str | os.PathLike, *, data_dir
         with open_dict(config):
             config.data.dir = str(data_dir)
     with atomic_directory(run_dir, overwrite=overwrite) as root:
-        (root / "checkpoints").mkdir()
+        (root / rundir.CHECKPOINTS).mkdir()
         torch.save(
             {
                 "state_dict": state,
@@ -117,9 +118,9 @@ def rebuild(exported: str | os.PathLike, run_dir: str | os.PathLike, *, data_dir
                 "inputs": manifest.get("inputs"),
                 "rebuilt_from": str(exported),
             },
-            root / "checkpoints" / f"{manifest['checkpoint']}.ckpt",
+            rundir.checkpoint_path(root, manifest["checkpoint"]),
         )
-        (root / "config.yaml").write_text(OmegaConf.to_yaml(config))
+        (root / rundir.CONFIG).write_text(OmegaConf.to_yaml(config))
         for name, data in members.items():
             if name not in ("manifest.json", "config.yaml"):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
