@@ -71,7 +71,7 @@ def write_untrained_run(run_dir: Path, data_dir: Path, cache_dir: Path, encoder:
 def postprocess_bounds(data_dir: Path, cache_dir: Path) -> None:
     """Every rule measured on all train tiles (random groups, k = 5) with all-empty and with
     perfect predictions, test tiles predicted empty; prints a markdown table."""
-    from salt.data.folds import FoldSettings, folds_for
+    from salt.folds import FoldSettings, folds_for
     from salt.mosaic import AssemblySettings, mosaics_for
     from salt.prediction.ensemble import split_ids
     from salt.prediction.postprocess import RULES, PostprocessSettings
@@ -118,7 +118,7 @@ def main() -> None:
         raise SystemExit(f"error: {args.data_dir}: no test/ directory (set --data-dir or SALT_DATA_DIR)")
 
     from salt.prediction import InferenceSettings, find_runs, input_padding, load_network, predict, predict_tiles
-    from salt.prepare import prepare_tiles
+    from salt.data.prepared import prepare_tiles
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
     if args.postprocess_bounds:

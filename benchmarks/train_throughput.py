@@ -36,10 +36,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from salt.data.datamodule import TileDataset, training_transform
+from salt.training.datamodule import TileDataset, training_transform
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
 from salt.geometry import TileGeometry
-from salt.prepare import PreparedTiles
+from salt.data.prepared import PreparedTiles
 from salt.training.module import SaltSegmentation
 from salt.training.run import scheduler_factory
 

@@ -26,8 +26,9 @@ import hydra
 from omegaconf import DictConfig
 
 from salt import synthetic
+from salt import rundir
 from salt.errors import SaltError, exit_on_error
-from salt.training.callbacks import read_metrics_csv
+from salt.rundir import read_metrics_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +73,7 @@ def run_demo(cfg: DictConfig) -> dict[str, float]:
         ],
     )
     run = runs_dir / "demo" / "tiny" / "fold_0"
-    best = max(value for _, value in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"])
+    best = max(value for _, value in read_metrics_csv(run / rundir.METRICS)["val/score"])
     predictions = out / "predict"
     run_step(
         "predict: flip TTA, out-of-fold report, post-processing, submission",
@@ -91,7 +92,7 @@ def run_demo(cfg: DictConfig) -> dict[str, float]:
     return {"score": best, "baseline": baseline, "oof": float(oof["score"])}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="demo")
+@hydra.main(version_base="1.3", config_path="conf", config_name="demo")
 def main(cfg: DictConfig) -> float:
     with exit_on_error():
         return run_demo(cfg)["score"]

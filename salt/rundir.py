@@ -17,6 +17,7 @@ warning saying so.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 from collections.abc import Sequence
@@ -32,6 +33,21 @@ VALIDATION_IDS = "validation_ids.txt"
 METRICS = Path("metrics") / "metrics.csv"
 CURVES = "training_curves.png"
 CHECKPOINTS = "checkpoints"
+
+
+def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
+    """Lightning's CSVLogger file -> {metric: [(epoch, value), ...]} (empty cells skipped)."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            epoch = row.get("epoch")
+            if not epoch:
+                continue
+            for name, value in row.items():
+                if name in ("epoch", "step") or value in ("", None):
+                    continue
+                series.setdefault(name, []).append((int(float(epoch)), float(value)))
+    return series
 
 
 def checkpoint_path(run_dir: str | os.PathLike, name: str = "best") -> Path:

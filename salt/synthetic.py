@@ -201,7 +201,7 @@ def _write_csv(path: Path, header: tuple[str, ...], rows) -> None:
         writer.writerows(rows)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="synthetic")
+@hydra.main(version_base="1.3", config_path="conf", config_name="synthetic")
 def main(cfg: DictConfig) -> None:
     with exit_on_error():
         tiles = generate_tiles(cfg.seed, cfg.sections, cfg.section_cols, cfg.section_rows)

@@ -11,7 +11,7 @@ from salt.data.cache import ArrayCache, CorruptCacheWarning, fingerprint_files
 from salt.data.padding import pad_masks, pad_tiles
 from salt.data.tiles import load_split
 from salt.errors import CacheError, GeometryError
-from salt.prepare import PaddingSettings, prepare_tiles
+from salt.data.prepared import PaddingSettings, prepare_tiles
 
 PARAMS = {"kind": "test", "size": 148}
 

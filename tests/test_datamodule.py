@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from salt.data.channels import CHANNELS, stack_channels
-from salt.data.datamodule import TileDataModule
+from salt.training.datamodule import TileDataModule
 from salt.errors import SaltError
 
 PADDING = {"mode": "biharmonic", "size": 148, "crop_size": 128, "mask_threshold": 0.7}

@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from salt.training.callbacks import read_metrics_csv
+from salt.rundir import read_metrics_csv
 
 from conftest import run_module
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from salt.data.channels import CHANNELS, stack_channel_batch, stack_channels
-from salt.data.datamodule import TileDataset, training_transform
+from salt.training.datamodule import TileDataset, training_transform
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings, crop_and_flip, draw_augmentations
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
-from salt.prepare import PreparedTiles
+from salt.data.prepared import PreparedTiles
 
 GEOMETRY = TileGeometry(148, 128)
 SPAN = GEOMETRY.padded_size - GEOMETRY.crop_size + 1  # crop origins 0 .. 20

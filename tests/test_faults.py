@@ -26,7 +26,7 @@ import torch
 import faults
 import salt.files
 from conftest import FAST_TRAINING, REPO
-from salt.training.callbacks import read_metrics_csv
+from salt.rundir import read_metrics_csv
 
 pytestmark = pytest.mark.slow
 
@@ -214,7 +214,7 @@ def _write_figure(path: Path) -> None:
 
 
 def _write_folds(path: Path) -> None:
-    from salt.data.folds import write_folds
+    from salt.folds import write_folds
 
     write_folds(pd.DataFrame({"id": ["a", "b"], "fold": [0, 1], "coverage": [0.0, 0.5], "mosaic_id": [-1, -1]}), path)
 

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salt.data.folds import (
+from salt.folds import (
     FoldSettings,
     describe,
     fold_table,
@@ -161,7 +161,7 @@ def test_folds_from_a_data_dir_keep_the_dir_mosaics_whole(synthetic_copy, tmp_pa
 def test_command_line_writes_folds(synthetic_dir, tmp_path):
     out = tmp_path / "folds.csv"
     result = run_module(
-        "salt.data.folds", f"data.dir={synthetic_dir}", f"out={out}", f"paths.cache_dir={tmp_path / 'c'}", "folds=random"
+        "salt.folds", f"data.dir={synthetic_dir}", f"out={out}", f"paths.cache_dir={tmp_path / 'c'}", "folds=random"
     )
     assert result.returncode == 0, result.stderr
     table = read_folds(out)

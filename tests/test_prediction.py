@@ -14,8 +14,8 @@ from omegaconf import OmegaConf, open_dict
 from torch import nn
 
 from salt import rle
-from salt.data.folds import FoldSettings, folds_for
 from salt.errors import SaltError
+from salt.folds import FoldSettings, folds_for
 from salt.geometry import TILE_SIZE
 from salt.models import SegmentationOutput
 from salt.prediction import (
@@ -31,10 +31,10 @@ from salt.prediction import (
     predict_tiles,
     search_thresholds,
 )
+from salt.data.prepared import PaddingSettings, prepare_tiles
 from salt.masks import tile_masks
 from salt.prediction.inference import _MirroredPairs
 from salt.prediction.thresholds import threshold_grid
-from salt.prepare import PaddingSettings, prepare_tiles
 from salt.submission import decode_rles, read_rles, validate_submission
 from salt.training.run import train
 
@@ -222,7 +222,7 @@ def test_best_val_score_equals_the_out_of_fold_score_of_predict(synthetic_dir, t
     from hydra.core.hydra_config import HydraConfig
 
     from salt.rundir import read_validation_ids
-    from salt.training.callbacks import read_metrics_csv
+    from salt.rundir import read_metrics_csv
 
     run = tmp_path / "run"
     base = ["data=synthetic", f"data.dir={synthetic_dir}", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}"]

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from salt.errors import SaltError
-from salt.training.callbacks import read_metrics_csv
+from salt.rundir import read_metrics_csv
 from salt.training.run import train
 
 from conftest import FAST_TRAINING, REPO

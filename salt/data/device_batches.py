@@ -8,7 +8,7 @@ scaled and turned into input channels there with a handful of batched tensor ops
 loader process touches a pixel, so the GPU never waits on CPU augmentation, and on a CPU
 the cores go to the network instead of to loader workers.
 
-The distributions are those of `salt.data.datamodule.training_transform` (albumentations
+The distributions are those of `salt.training.datamodule.training_transform` (albumentations
 `RandomCrop`, `HorizontalFlip`, `RandomBrightnessContrast` on float tiles): crop origins
 uniform over every position inside the padded tile, a flip with probability ``hflip``, and
 with probability ``brightness_contrast_p`` the linear map ``x * alpha + beta`` with

@@ -21,10 +21,9 @@ from hydra.utils import instantiate
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
+from salt import CONF_DIR
 from salt.errors import SaltError, exit_on_error
 from salt.models.network import SegmentationNetwork
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def count_parameters(module: nn.Module | None) -> int:

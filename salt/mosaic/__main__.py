@@ -12,19 +12,10 @@ import hydra
 from omegaconf import DictConfig
 
 from salt.errors import exit_on_error
-from salt.mosaic.build import AssemblySettings
-from salt.mosaic.dataset import assemble_dataset, mosaics_for, write_mosaics
+from salt.mosaic.dataset import table_from_config, write_mosaics
 
 
-def table_from_config(cfg: DictConfig):
-    """The mosaic table for ``cfg.data.dir`` and ``cfg.assembly``, cached unless ``cfg.cache`` is false."""
-    settings = AssemblySettings.from_config(cfg.assembly)
-    if cfg.get("cache", True):
-        return mosaics_for(cfg.data.dir, cfg.paths.cache_dir, settings, verify=bool(cfg.get("verify", True)))
-    return assemble_dataset(cfg.data.dir, settings)
-
-
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="mosaic")
+@hydra.main(version_base="1.3", config_path="../conf", config_name="mosaic")
 def main(cfg: DictConfig) -> None:
     with exit_on_error():
         table = table_from_config(cfg)

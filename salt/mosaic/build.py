@@ -19,6 +19,7 @@ from salt.mosaic.assembly import Layout, assemble
 from salt.mosaic.edges import BOTTOM, DIRECTIONS, near_constant_tiles, side_descriptors
 from salt.mosaic.evidence import JoinRules, SeamEvidence, closed_squares
 from salt.mosaic.matching import best_matches, candidate_links
+from salt.settings import config_block
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,7 @@ class AssemblySettings:
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> AssemblySettings:
         """From a config mapping; keys not given keep their defaults, unknown keys are errors."""
-        block = dict(block or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(block) - known)
-        if unknown:
-            raise SaltError(f"assembly: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
+        block = config_block(block, "assembly", allowed=[f.name for f in fields(cls)])
         defaults = cls()
         values = {}
         for name, value in block.items():

@@ -109,6 +109,15 @@ def mosaics_for(
     )
 
 
+def table_from_config(cfg) -> pd.DataFrame:
+    """The mosaic table for ``cfg.data.dir`` and ``cfg.assembly`` (a composed command config),
+    cached under ``cfg.paths.cache_dir`` unless ``cfg.cache`` is false."""
+    settings = AssemblySettings.from_config(cfg.assembly)
+    if cfg.get("cache", True):
+        return mosaics_for(cfg.data.dir, cfg.paths.cache_dir, settings, verify=bool(cfg.get("verify", True)))
+    return assemble_dataset(cfg.data.dir, settings)
+
+
 def data_fingerprint(data_dir: str | os.PathLike) -> str:
     """Identity of a data directory's splits and top-level tables (names, sizes, mtimes)."""
     data_dir = Path(data_dir)

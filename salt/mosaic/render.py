@@ -32,7 +32,7 @@ from salt.data.tiles import TileSet, load_split
 from salt.errors import DataError, SaltError, exit_on_error
 from salt.files import atomic_file
 from salt.geometry import TILE_SIZE
-from salt.mosaic.dataset import read_mosaics
+from salt.mosaic.dataset import read_mosaics, table_from_config
 from salt.submission import decode_rles, read_rles
 
 # Colours, BGR as OpenCV writes them.
@@ -225,10 +225,8 @@ def chosen_mosaics(table: pd.DataFrame, largest: int | None, ids: Sequence[int] 
     return [int(m) for m in ordered[: int(largest or 0)]]
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="mosaic")
+@hydra.main(version_base="1.3", config_path="../conf", config_name="mosaic")
 def main(cfg: DictConfig) -> None:
-    from salt.mosaic.__main__ import table_from_config
-
     with exit_on_error():
         options = cfg.render
         table = read_mosaics(options.mosaics) if options.mosaics else table_from_config(cfg)

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from salt import rundir
-from salt.data.folds import folds_for
+from salt.data.prepared import PaddingSettings, PreparedTiles, prepare_tiles
 from salt.errors import SaltError
+from salt.folds import folds_for
 from salt.geometry import TILE_SIZE
 from salt.prediction.inference import InferenceSettings, TileBatch, input_padding, predict_tiles
 from salt.prediction.runs import Run, load_network
-from salt.prepare import PaddingSettings, PreparedTiles, prepare_tiles
 from salt.submission import read_rles
 
 PROGRESS_EVERY = 60.0  # seconds between progress lines while a run predicts

@@ -1,6 +1,6 @@
 """One network over many tiles: batches of 101×101 salt probabilities, with flip TTA.
 
-Inputs are made exactly as in validation (`salt.data.datamodule.TileDataset` with the
+Inputs are made exactly as in validation (`salt.training.datamodule.TileDataset` with the
 centred crop), or from the whole padded tile: ``crop="full"`` pads the tile to the next
 multiple of the network's stride (148 → 160) with the run's padding mode and feeds all of
 it. Either way `TileGeometry.uncrop` cuts the 101×101 tile back out of the output.
@@ -18,11 +18,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from salt.data.datamodule import TileDataset, validation_transform
+from salt.training.datamodule import TileDataset, validation_transform
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
 from salt.models import SIZE_MULTIPLE
-from salt.prepare import PaddingSettings, PreparedTiles
+from salt.data.prepared import PaddingSettings, PreparedTiles
 
 CROPS = ("center", "full")
 PRECISIONS = ("32", "bf16")

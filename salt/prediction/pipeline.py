@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from salt import rundir
-from salt.data.folds import FoldSettings, folds_for
+from salt import CONF_DIR, rundir
 from salt.errors import SaltError
+from salt.folds import FoldSettings, folds_for
 from salt.masks import all_salt, tile_masks
 from salt.metric import score_report
 from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
@@ -43,8 +43,6 @@ from salt.prediction.report import write_report
 from salt.prediction.runs import Run, find_runs
 from salt.prediction.thresholds import search_thresholds, threshold_grid
 from salt.submission import decode_rles, read_rles, write_submission
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass(frozen=True)
@@ -333,12 +331,10 @@ def _postprocess(
 
 
 def _describe(run: Run) -> dict:
-    from salt.training.callbacks import read_metrics_csv
-
     best = None
     metrics = run.dir / rundir.METRICS
     if metrics.is_file():
-        series = read_metrics_csv(metrics).get("val/score_best")
+        series = rundir.read_metrics_csv(metrics).get("val/score_best")
         best = series[-1][1] if series else None
     return {
         "name": run.name,

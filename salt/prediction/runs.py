@@ -20,9 +20,9 @@ from torch import nn
 
 from salt import rundir
 from salt.data.channels import check_channels
-from salt.data.folds import FoldSettings
+from salt.data.prepared import PaddingSettings
 from salt.errors import SaltError
-from salt.prepare import PaddingSettings
+from salt.folds import FoldSettings
 from salt.training.checkpoints import (
     CheckpointError,
     input_mismatch,

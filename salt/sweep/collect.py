@@ -20,12 +20,12 @@ from pathlib import Path
 
 from salt.errors import SaltError, exit_on_error
 from salt.files import atomic_file, save_figure
-from salt.sweep.runs import RunSummary, find_runs, summarise
+from salt.sweep.runs import RunSummary, find_run_dirs, summarise
 
 
 def collect(roots: Sequence[Path]) -> list[RunSummary]:
     """Every run under `roots`, best val/score first (runs not yet validated last)."""
-    run_dirs = sorted({run for root in roots for run in find_runs(Path(root))})
+    run_dirs = sorted({run for root in roots for run in find_run_dirs(Path(root))})
     if not run_dirs:
         raise SaltError(f"no runs under {', '.join(map(str, roots))} (a run dir holds metrics/metrics.csv)")
     runs = [summarise(run) for run in run_dirs]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
+from salt import rundir
 from salt.errors import SaltError
 
-METRICS = Path("metrics") / "metrics.csv"
 SCORE = "val/score"
 # Bookkeeping overrides that every multirun job carries; not a setting of the run.
 HIDDEN_OVERRIDES = ("variant_from",)
@@ -38,12 +38,12 @@ class RunSummary:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val/score)
 
 
-def find_runs(root: Path) -> list[Path]:
+def find_run_dirs(root: Path) -> list[Path]:
     """Every run dir under `root` (or `root` itself), sorted; a run dir has metrics/metrics.csv."""
     root = Path(root)
     if not root.is_dir():
         raise SaltError(f"{root}: not a directory")
-    found = [path.parent.parent for path in root.rglob(METRICS.as_posix())]
+    found = [path.parent.parent for path in root.rglob(rundir.METRICS.as_posix())]
     return sorted(run for run in found if not any(part.startswith(".") for part in run.relative_to(root).parts))
 
 
@@ -67,10 +67,8 @@ def read_overrides(run_dir: Path) -> dict[str, str]:
 
 def score_curve(metrics_csv: Path) -> list[tuple[int, float]]:
     """(epoch, val/score) for every validated epoch, in order; NaN scores left out."""
-    from salt.training.callbacks import read_metrics_csv
-
     try:
-        series = read_metrics_csv(metrics_csv)
+        series = rundir.read_metrics_csv(metrics_csv)
     except (OSError, ValueError) as error:
         raise SaltError(f"{metrics_csv}: unreadable ({error})") from None
     return [(epoch, value) for epoch, value in series.get(SCORE, []) if not math.isnan(value)]
@@ -97,7 +95,7 @@ def wall_time(run_dir: Path) -> float | None:
     start = log_start(run_dir)
     if start is None and (run_dir / ".hydra" / "config.yaml").is_file():
         start = (run_dir / ".hydra" / "config.yaml").stat().st_mtime
-    ends = [path.stat().st_mtime for path in [run_dir / METRICS, *run_dir.glob("checkpoints/*.ckpt")] if path.is_file()]
+    ends = [path.stat().st_mtime for path in [run_dir / rundir.METRICS, *run_dir.glob(f"{rundir.CHECKPOINTS}/*.ckpt")] if path.is_file()]
     if start is None or not ends:
         return None
     return max(0.0, max(ends) - start)
@@ -106,7 +104,7 @@ def wall_time(run_dir: Path) -> float | None:
 def summarise(run_dir: Path) -> RunSummary:
     """Read one run dir into a RunSummary."""
     run_dir = Path(run_dir)
-    curve = score_curve(run_dir / METRICS)
+    curve = score_curve(run_dir / rundir.METRICS)
     summary = RunSummary(run_dir=run_dir, overrides=read_overrides(run_dir), curve=curve, wall_time_s=wall_time(run_dir))
     if curve:
         best_epoch, best = max(curve, key=lambda point: (point[1], -point[0]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import matplotlib
@@ -14,21 +13,7 @@ import pytorch_lightning as pl  # noqa: E402
 import torch  # noqa: E402
 
 from salt.files import atomic_file, save_figure  # noqa: E402
-
-
-def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning's CSVLogger file -> {metric: [(epoch, value), ...]} (empty cells skipped)."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            epoch = row.get("epoch")
-            if not epoch:
-                continue
-            for name, value in row.items():
-                if name in ("epoch", "step") or value in ("", None):
-                    continue
-                series.setdefault(name, []).append((int(float(epoch)), float(value)))
-    return series
+from salt.rundir import read_metrics_csv  # noqa: E402
 
 
 def plot_training_curves(series: dict[str, list[tuple[int, float]]], out: str | Path, title: str = "") -> Path:

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from salt.errors import SaltError
 from salt.prediction.postprocess.below_salt import empty_below_salt
@@ -35,6 +35,7 @@ from salt.prediction.postprocess.gaps import fill_column_gaps
 from salt.prediction.postprocess.grid import NO_TILE, MosaicGrid, TileMasks
 from salt.prediction.postprocess.holes import fill_holes
 from salt.prediction.postprocess.vertical import copy_vertical_down, copy_vertical_up
+from salt.settings import config_block
 
 RULES: dict[str, Callable[..., int]] = {
     "fill_holes": fill_holes,
@@ -66,7 +67,7 @@ class PostprocessSettings:
     mosaics: an id,x,y,mosaic_id CSV, or None to assemble the data dir's mosaics with
         `assembly` (cached).
     measure_folds: how train tiles are split into held-out and known when measuring
-        (`salt.data.folds.FoldSettings` block).
+        (`salt.folds.FoldSettings` block).
     """
 
     rules: Mapping[str, bool] = field(default_factory=dict)
@@ -88,9 +89,8 @@ class PostprocessSettings:
     def from_config(cls, block: Mapping[str, Any] | DictConfig | None) -> PostprocessSettings:
         if block is None:
             return cls()
-        if isinstance(block, DictConfig):
-            block = OmegaConf.to_container(block, resolve=True)
-        block = dict(block)
+        keys = ("rules", "params", "keep", "min_gain", "mosaics", "assembly", "measure_folds")
+        block = config_block(block, "postprocess", allowed=keys)
         return cls(
             rules={name: bool(on) for name, on in (block.get("rules") or {}).items()},
             params={name: dict(values or {}) for name, values in (block.get("params") or {}).items()},

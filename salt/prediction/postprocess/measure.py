@@ -1,6 +1,6 @@
 """How much each rule gains on out-of-fold predictions.
 
-Train tiles are split into groups (`salt.data.folds`, random by default). For each group,
+Train tiles are split into groups (`salt.folds`, random by default). For each group,
 its tiles are "held out": their out-of-fold predictions stand where the truth would be,
 every other train tile is known, and the test tiles keep their test predictions, much as
 at test time, where a test tile's known neighbours are the train tiles. The rules run on

@@ -17,10 +17,10 @@ from salt import rundir
 from salt import synthetic as synthetic_tiles
 from salt.data.channels import check_channels, stack_channels
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
-from salt.data.folds import FoldSettings, folds_for
+from salt.data.prepared import PaddingSettings, PreparedTiles, prepare_tiles
 from salt.errors import SaltError
+from salt.folds import FoldSettings, folds_for
 from salt.geometry import TileGeometry
-from salt.prepare import PaddingSettings, PreparedTiles, prepare_tiles
 
 
 AUGMENT_ON = ("device", "loader")
@@ -100,7 +100,7 @@ class TileDataModule(pl.LightningDataModule):
         padding: the `data.padding` block (mode, size, crop_size, mask_threshold).
         histogram_match: map tiles onto the dataset's mean histogram before padding.
         channels: input channels (`salt.data.channels.CHANNELS`).
-        folds: the `folds` block (`salt.data.folds.FoldSettings`: kind, k, seed, assembly).
+        folds: the `folds` block (`salt.folds.FoldSettings`: kind, k, seed, assembly).
         fold: the validation fold.
         batch_size, num_workers: loader settings.
         augment: hflip, brightness, contrast, brightness_contrast_p.

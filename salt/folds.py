@@ -1,6 +1,6 @@
 """Cross-validation folds of the train tiles, as data: a CSV with a `fold` column.
 
-    python -m salt.data.folds folds=mosaic out=folds.csv      # or folds=random, folds.k=10
+    python -m salt.folds folds=mosaic out=folds.csv      # or folds=random, folds.k=10
 
 Two kinds, each a deterministic function of the data and a seed:
 
@@ -30,13 +30,14 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from salt.data.cache import ArrayCache
 from salt.data.tables import read_table
 from salt.data.tiles import load_split
 from salt.errors import DataError, SaltError, exit_on_error
 from salt.files import atomic_file
+from salt.settings import config_block
 
 FOLD_KINDS = ("mosaic", "random")
 COLUMNS = ("id", "fold", "coverage", "mosaic_id")
@@ -66,9 +67,7 @@ class FoldSettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | DictConfig) -> FoldSettings:
-        if isinstance(block, DictConfig):
-            block = OmegaConf.to_container(block, resolve=True)
-        block = dict(block)
+        block = config_block(block, "folds", allowed=("kind", "k", "seed", "assembly"))
         kind = str(block.get("kind", "mosaic"))
         return cls(
             kind=kind,
@@ -360,7 +359,7 @@ def describe(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="make_folds")
+@hydra.main(version_base="1.3", config_path="conf", config_name="make_folds")
 def main(cfg: DictConfig) -> None:
     with exit_on_error():
         settings = FoldSettings.from_config(cfg.folds)

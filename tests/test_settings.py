@@ -1,0 +1,48 @@
+"""Every settings block is read by one strict rule (`salt.settings.config_block`)."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from salt.data.prepared import PaddingSettings
+from salt.errors import SaltError
+from salt.folds import FoldSettings
+from salt.mosaic import AssemblySettings
+from salt.prediction.postprocess import PostprocessSettings
+
+PADDING = {"mode": "biharmonic", "size": 148, "crop_size": 128, "mask_threshold": 0.7}
+
+
+@pytest.mark.parametrize(
+    ("read", "block", "message"),
+    [
+        (PaddingSettings.from_config, {**PADDING, "sise": 160}, r"data\.padding: unknown key\(s\) sise; expected crop_size, mask_threshold, mode, size"),
+        (FoldSettings.from_config, {"kind": "random", "k": 5, "seeds": 1}, r"folds: unknown key\(s\) seeds; expected assembly, k, kind, seed"),
+        (AssemblySettings.from_config, {"max_ratioo": 0.9}, r"assembly: unknown key\(s\) max_ratioo; expected .*max_ratio"),
+        (PostprocessSettings.from_config, {"rules": {}, "keepp": "all"}, r"postprocess: unknown key\(s\) keepp; expected assembly, keep, measure_folds"),
+    ],
+)
+def test_an_unknown_key_is_one_line_naming_the_block_and_the_keys_allowed(read, block, message):
+    for given in (block, OmegaConf.create(block)):
+        with pytest.raises(SaltError, match=message):
+            read(given)
+
+
+def test_a_missing_padding_key_is_one_line_not_a_key_error():
+    with pytest.raises(SaltError, match=r"data\.padding\.crop_size: missing"):
+        PaddingSettings.from_config({key: value for key, value in PADDING.items() if key != "crop_size"})
+    with pytest.raises(SaltError, match="data.padding: must be a mapping"):
+        PaddingSettings.from_config(148)
+
+
+def test_the_composed_configs_pass():
+    from hydra import compose, initialize_config_dir
+
+    from salt import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        train = compose("train", overrides=["folds=mosaic"])
+        predict = compose("predict")
+    assert PaddingSettings.from_config(train.data.padding).size == 148
+    assert FoldSettings.from_config(train.folds).k == 6
+    assert AssemblySettings.from_config(train.folds.assembly).max_ratio == pytest.approx(0.87)
+    assert PostprocessSettings.from_config(predict.postprocess).keep == "helpful"
