@@ -46,3 +46,56 @@ def test_the_composed_configs_pass():
     assert FoldSettings.from_config(train.folds).k == 6
     assert AssemblySettings.from_config(train.folds.assembly).max_ratio == pytest.approx(0.87)
     assert PostprocessSettings.from_config(predict.postprocess).keep == "helpful"
+
+
+def compose_train(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from salt import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def test_the_recipe_stage_1_is_what_the_groups_and_the_experiment_compose():
+    cfg = compose_train("experiment=argus_stage1")
+    assert cfg.folds.kind == "random" and cfg.folds.k == 5
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.01
+    assert (cfg.scheduler.patience, cfg.scheduler.factor, cfg.scheduler.min_lr) == (30, 0.64, 1e-8)
+    assert (cfg.loss.weights.lovasz, cfg.loss.weights.empty_bce) == (0.75, 0.25)
+    assert cfg.callbacks.early_stopping.patience == 100 and cfg.trainer.max_epochs == 700
+    assert compose_train().trainer.max_epochs == 100  # the trainer's default, not the recipe's
+
+
+def leaves(block: dict, prefix: str = ""):
+    for key, value in block.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def test_experiment_files_set_only_what_differs_from_the_groups_they_select():
+    import yaml
+
+    from salt import CONF_DIR
+
+    repeats = []
+    for path in sorted((CONF_DIR / "experiment").glob("*.yaml")):
+        text = yaml.safe_load(path.read_text())
+        selections = []
+        for entry in text.pop("defaults", []):
+            if isinstance(entry, dict):  # {"override /optimizer": "sgd"}
+                (group, option), = entry.items()
+                name = group.split("/")[-1]
+                selections.append(f"~{name}" if option is None else f"{name}={option}")
+            elif entry != "_self_":  # another experiment this one extends
+                selections.append(f"experiment={entry}")
+        base = OmegaConf.to_container(compose_train(*selections), resolve=False)
+        for key, value in leaves({k: v for k, v in text.items() if k != "name"}):
+            given = base
+            for part in key.split("."):
+                given = given.get(part, KeyError) if isinstance(given, dict) else KeyError
+            if given == value:
+                repeats.append(f"{path.name}: {key}={value!r}")
+    assert not repeats, "values the selected groups already give:\n" + "\n".join(repeats)
