@@ -87,7 +87,7 @@ def postprocess_bounds(data_dir: Path, cache_dir: Path) -> None:
     truth = decode_rles(rles, train_ids.tolist())
     test_ids = split_ids(data_dir, "test")
     grid = MosaicGrid.from_table(table, [*train_ids.tolist(), *test_ids.tolist()])
-    folds = folds_for(data_dir, cache_dir, FoldSettings(kind="random", k=5), log=lambda line: None)
+    folds = folds_for(data_dir, cache_dir, FoldSettings.preset("random"), log=lambda line: None)
     fold_of = dict(zip(folds.id, folds.fold))
     groups = np.array([fold_of[tile_id] for tile_id in train_ids.tolist()])
     rules = PostprocessSettings.from_config({"rules": {name: True for name in RULES}}).enabled()

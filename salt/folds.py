@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,23 +41,23 @@ from salt.settings import config_block
 
 FOLD_KINDS = ("mosaic", "random")
 COLUMNS = ("id", "fold", "coverage", "mosaic_id")
-DEFAULT_K = {"mosaic": 6, "random": 5}
 FOLDS_FORMAT = 1  # bump when fold assignment changes, so cached folds are rebuilt
-# Mosaic folds group tiles and never copy masks across seams, so they take the lone links
-# that post-processing refuses (see conf/folds/mosaic.yaml, which this mirrors).
-FOLD_ASSEMBLY = {"max_ratio": 0.87}
 
 
 @dataclass(frozen=True)
 class FoldSettings:
     """The ``folds`` config block: kind ("mosaic" or "random"), number of folds k, seed,
     and for mosaic folds the assembly settings (a `salt.mosaic.AssemblySettings` mapping;
-    by default `FOLD_ASSEMBLY`, looser than the mosaics' own default)."""
+    empty: the assembly's defaults).
 
-    kind: str = "mosaic"
-    k: int = 6
-    seed: int = 0
-    assembly: Mapping[str, Any] = field(default_factory=lambda: dict(FOLD_ASSEMBLY))
+    The presets (6 mosaic folds whose assembly takes the lone links post-processing refuses,
+    5 random folds) are written once, in conf/folds/*.yaml; `preset` reads them.
+    """
+
+    kind: str
+    k: int
+    seed: int
+    assembly: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in FOLD_KINDS:
@@ -67,14 +67,24 @@ class FoldSettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | DictConfig) -> FoldSettings:
-        block = config_block(block, "folds", allowed=("kind", "k", "seed", "assembly"))
-        kind = str(block.get("kind", "mosaic"))
-        return cls(
-            kind=kind,
-            k=int(block.get("k", DEFAULT_K.get(kind, 5))),
-            seed=int(block.get("seed", 0)),
-            assembly=dict(block.get("assembly") or FOLD_ASSEMBLY),
-        )
+        block = config_block(block, "folds", allowed=("kind", "k", "seed", "assembly"), required=("kind", "k", "seed"))
+        return cls(kind=str(block["kind"]), k=int(block["k"]), seed=int(block["seed"]), assembly=dict(block.get("assembly") or {}))
+
+    @classmethod
+    def preset(cls, kind: str, **changes: Any) -> FoldSettings:
+        """conf/folds/<kind>.yaml as a training run composes it, with `changes` applied."""
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        from salt import CONF_DIR
+
+        overrides = [f"folds={kind}"]
+        if GlobalHydra.instance().is_initialized():  # inside a Hydra app: its config dir is this one
+            block = compose("train", overrides=overrides).folds
+        else:
+            with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+                block = compose("train", overrides=overrides).folds
+        return replace(cls.from_config(block), **changes)
 
 
 # --- fold assignment (pure functions of arrays) -----------------------------------------

@@ -123,10 +123,12 @@ def test_fold_csv_round_trip(tmp_path):
 
 def test_settings_are_checked():
     with pytest.raises(SaltError, match="folds.kind"):
-        FoldSettings(kind="kfold")
+        FoldSettings(kind="kfold", k=5, seed=0)
     with pytest.raises(SaltError, match="folds.k"):
-        FoldSettings(k=1)
-    assert FoldSettings.from_config({"kind": "random"}).k == 5
+        FoldSettings(kind="random", k=1, seed=0)
+    with pytest.raises(SaltError, match=r"folds\.k: missing"):
+        FoldSettings.from_config({"kind": "random", "seed": 0})
+    assert FoldSettings.preset("random").k == 5 and FoldSettings.preset("mosaic", k=3).k == 3
     with pytest.raises(SaltError, match="unknown key"):
         AssemblySettings.from_config({"max_ratoi": 0.5})
 
@@ -138,8 +140,8 @@ def test_fold_configs_compose():
         # Folds take the lone links post-processing refuses (a wrong join only merges two
         # groups); every other assembly setting is the mosaics' default.
         assert AssemblySettings.from_config(cfg.folds.assembly) == AssemblySettings(max_ratio=0.87)
-        # The code's default is the config's.
-        assert AssemblySettings.from_config(FoldSettings().assembly) == AssemblySettings(max_ratio=0.87)
+        # The preset the code reads is the config's.
+        assert AssemblySettings.from_config(FoldSettings.preset("mosaic").assembly) == AssemblySettings(max_ratio=0.87)
         cfg = compose("make_folds", ["folds=random"])
         assert (cfg.folds.kind, cfg.folds.k) == ("random", 5)
         cfg = compose("mosaic")
@@ -147,14 +149,14 @@ def test_fold_configs_compose():
 
 
 def test_folds_from_a_data_dir_keep_the_dir_mosaics_whole(synthetic_copy, tmp_path):
-    table = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings(kind="mosaic", k=3), log=lambda _: None)
+    table = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings.preset("mosaic", k=3), log=lambda _: None)
     train_ids = pd.read_csv(synthetic_copy / "train.csv", dtype=str).id
     assert sorted(table.id) == sorted(train_ids)
     grouped = table[table.mosaic_id >= 0].groupby("mosaic_id").fold.nunique()
     assert (grouped == 1).all()
-    again = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings(kind="mosaic", k=3), log=lambda _: None)
+    again = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings.preset("mosaic", k=3), log=lambda _: None)
     pd.testing.assert_frame_equal(table, again)
-    random = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings(kind="random", k=4), log=lambda _: None)
+    random = folds_for(synthetic_copy, tmp_path / "cache", FoldSettings.preset("random", k=4), log=lambda _: None)
     assert (random.mosaic_id == -1).all() and set(random.fold) == set(range(4))
 
 

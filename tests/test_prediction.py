@@ -250,7 +250,7 @@ def test_out_of_fold_uses_only_the_models_that_did_not_train_on_a_tile(runs, tmp
         f"out={tmp_path / 'out'}", f"paths.cache_dir={runs['cache']}", "test=false", "postprocess=none", "pictures.largest=0",
         log=lambda line: None,
     )
-    table = folds_for(find_runs([runs["unet/tiny/fold_0"]])[0].data_dir, runs["cache"], FoldSettings(kind="random", k=2))
+    table = folds_for(find_runs([runs["unet/tiny/fold_0"]])[0].data_dir, runs["cache"], FoldSettings.preset("random", k=2))
     in_fold_0 = set(table.id[table.fold == 0])
     assert set(read_rles(result.oof_submission)) == in_fold_0
     assert result.report["oof"]["tiles"] == len(in_fold_0) < result.report["oof"]["train_tiles"]

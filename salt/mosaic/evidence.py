@@ -30,7 +30,7 @@ How the thresholds were chosen (benchmarks/mosaic.py, figures in benchmarks/RESU
   partner taken away give a side's best chance match): 31 at 0.65, 203 at 0.8, 453 at
   0.87, against 322 and 976 seams added. Synthetic recall does not depend on it (its
   lone vertical links are weak anyway; its sections join by votes). Mosaic folds, which
-  only group tiles, take 0.87 (`salt.folds.FOLD_ASSEMBLY`).
+  only group tiles, take 0.87 (conf/folds/mosaic.yaml).
 - `mutual` = true, the conservative choice: dropping it adds 10 real tiles (4,878) and
   nothing on synthetic data. `squares` adds 9 real tiles.
 - `max_distance` = 0.8 (r ≈ 0.68) only guards against a lone link with a very good

@@ -288,7 +288,8 @@ def _postprocess(
     clock.done("mosaics", f"mosaics: {table.mosaic_id.nunique()} with {len(table)} tiles")
     kept = rules
     if oof is not None:
-        groups_table = folds_for(data_dir, cache_dir, FoldSettings.from_config(post.measure_folds), log=lambda line: None)
+        measure = FoldSettings.from_config(post.measure_folds) if post.measure_folds else FoldSettings.preset("random")
+        groups_table = folds_for(data_dir, cache_dir, measure, log=lambda line: None)
         group_of = dict(zip(groups_table.id, groups_table.fold))
         groups = np.array([group_of[tile_id] for tile_id in train_ids.tolist()], dtype=np.int64)
         measured = measure_rules(
@@ -307,7 +308,7 @@ def _postprocess(
         kept = [rule for rule in rules if rule.name in measured.kept]
         block.update(
             measured=True,
-            measure=f"{post.measure_folds.get('kind', 'random')} groups, k={post.measure_folds.get('k', 5)}",
+            measure=f"{measure.kind} groups, k={measure.k}",
             score_before=measured.score_before,
             score_after=measured.score_after,
             rules=[m.as_dict() for m in measured.measures],

@@ -67,7 +67,7 @@ class PostprocessSettings:
     mosaics: an id,x,y,mosaic_id CSV, or None to assemble the data dir's mosaics with
         `assembly` (cached).
     measure_folds: how train tiles are split into held-out and known when measuring
-        (`salt.folds.FoldSettings` block).
+        (a `salt.folds.FoldSettings` block; None: the random-folds preset).
     """
 
     rules: Mapping[str, bool] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class PostprocessSettings:
     min_gain: float = 0.0
     mosaics: str | None = None
     assembly: Mapping[str, Any] = field(default_factory=dict)
-    measure_folds: Mapping[str, Any] = field(default_factory=lambda: {"kind": "random", "k": 5, "seed": 0})
+    measure_folds: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in [*self.rules, *self.params] if name not in RULES]
@@ -98,7 +98,7 @@ class PostprocessSettings:
             min_gain=float(block.get("min_gain", 0.0)),
             mosaics=block.get("mosaics"),
             assembly=dict(block.get("assembly") or {}),
-            measure_folds=dict(block.get("measure_folds") or {"kind": "random", "k": 5, "seed": 0}),
+            measure_folds=block.get("measure_folds"),
         )
 
     def enabled(self) -> list[Rule]:
