@@ -53,7 +53,6 @@ def write_untrained_run(run_dir: Path, data_dir: Path, cache_dir: Path, encoder:
             overrides=[f"encoder={encoder}", "encoder.pretrained=false", f"data.dir={data_dir}", f"paths.cache_dir={cache_dir}", "logger=csv"],
         )
     with open_dict(cfg):
-        cfg.encoder.in_chans = len(cfg.data.channels)
         cfg.hydra = None
         del cfg["hydra"]
     config = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))

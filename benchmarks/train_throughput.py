@@ -121,7 +121,6 @@ def compose_train(*overrides: str):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=["logger=csv", *overrides], return_hydra_config=False)
     OmegaConf.set_struct(cfg, False)
-    cfg.encoder.in_chans = len(cfg.data.channels)
     cfg.encoder.pretrained = False
     return cfg
 

@@ -12,7 +12,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from salt import rundir
 from salt.errors import SaltError
@@ -156,10 +156,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
-    with open_dict(cfg):
-        # The data's channel list decides how many channels the encoder takes.
-        cfg.encoder.in_chans = len(cfg.data.channels)
-
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     compile_net = bool(trainer_cfg.pop("compile", False))
     if compile_net:
