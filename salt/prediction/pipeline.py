@@ -6,17 +6,18 @@ Steps, each logged with its time:
 2. for each run in turn: rebuild its network from config.yaml, load the checkpoint, and
    stream predictions into running means (`ensemble.ensemble_means`): every test tile,
    and the train tiles of the run's validation fold (out-of-fold);
-3. threshold the means (`salt.masks.tile_masks`); score the out-of-fold masks and search
-   the two thresholds;
+3. search the two thresholds on the out-of-fold means (`splits.choose_thresholds`), then
+   binarise each split by the one rule (`splits.binarise`, `salt.masks.tile_masks`): one
+   `SplitMasks` record per split, out-of-fold and test alike;
 4. measure each post-processing rule on the out-of-fold masks and apply the rules kept to
    the test masks (`postprocess`);
 5. write ``submission.csv`` (validated, atomic), ``oof.csv`` (the out-of-fold masks, for
-   ``python -m salt.score``), ``report.json`` / ``report.md`` and mosaic pictures.
+   ``python -m salt.score``) and mosaic pictures; build the report once from the finished
+   records (`report.build_report`) and write ``report.json`` / ``report.md``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -27,11 +28,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from salt import CONF_DIR, rundir
+from salt import CONF_DIR
 from salt.errors import SaltError
 from salt.folds import FoldSettings, folds_for
-from salt.masks import all_salt, tile_masks
-from salt.metric import score_report
+from salt.masks import all_salt
 from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
 from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids
 from salt.prediction.inference import InferenceSettings
@@ -39,9 +39,9 @@ from salt.prediction.pictures import write_mosaic_pictures
 from salt.prediction.postprocess import PostprocessSettings, Rule, apply_rule
 from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_rules
-from salt.prediction.report import write_report
+from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
-from salt.prediction.thresholds import search_thresholds, threshold_grid
+from salt.prediction.splits import SplitMasks, binarise, choose_thresholds, empty_baseline, split_score
 from salt.submission import decode_rles, read_rles, write_submission
 
 
@@ -65,15 +65,48 @@ class PredictionResult:
     report: dict = field(default_factory=dict)
 
 
-@dataclass
-class _Masks:
-    """The masks of one split: thresholded (`before`) and post-processed (`after`), both
-    (N, 101, 101) bool; `covered` (N,) bool marks tiles that were predicted."""
+@dataclass(frozen=True)
+class _Job:
+    """What a prediction reads before predicting: runs, data, labels, settings."""
 
-    ids: np.ndarray
-    before: np.ndarray
-    covered: np.ndarray
-    after: np.ndarray | None = None
+    runs: list[Run]
+    data_dir: Path
+    cache_dir: Path
+    out: Path
+    settings: InferenceSettings
+    post: PostprocessSettings
+    rules: list[Rule]
+    train_ids: np.ndarray
+    truth: np.ndarray
+    test_ids: np.ndarray | None
+    want_oof: bool
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> _Job:
+        want_test, want_oof = bool(cfg.test), bool(cfg.oof.enabled)
+        if not (want_test or want_oof):
+            raise SaltError("test=false and oof.enabled=false: nothing to predict")
+        post = PostprocessSettings.from_config(cfg.get("postprocess"))
+        rules = post.enabled()
+        # runs=outputs/x (one string) is as welcome as runs=[outputs/x,outputs/y].
+        runs = find_runs([cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or []), str(cfg.checkpoint))
+        data_dir = shared_data_dir(runs, cfg.get("data_dir"))
+        # The train masks are read even for a test-only prediction: post-processing uses them.
+        train_rles = read_rles(data_dir / "train.csv")
+        train_ids = np.array(list(train_rles))
+        return cls(
+            runs=runs,
+            data_dir=data_dir,
+            cache_dir=Path(cfg.paths.cache_dir),
+            out=Path(cfg.out),
+            settings=inference_settings(cfg),
+            post=post,
+            rules=rules,
+            train_ids=train_ids,
+            truth=decode_rles(train_rles, train_ids.tolist()),
+            test_ids=split_ids(data_dir, "test") if want_test else None,
+            want_oof=want_oof,
+        )
 
 
 class _Clock:
@@ -92,104 +125,58 @@ class _Clock:
 def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> PredictionResult:
     """Run the whole prediction as conf/predict.yaml describes (see the module docstring)."""
     clock = _Clock(log)
-    settings = inference_settings(cfg)
-    post = PostprocessSettings.from_config(cfg.get("postprocess"))
-    rules = post.enabled()
-    want_test, want_oof = bool(cfg.test), bool(cfg.oof.enabled)
-    if not (want_test or want_oof):
-        raise SaltError("test=false and oof.enabled=false: nothing to predict")
-    # runs=outputs/x (one string) is as welcome as runs=[outputs/x,outputs/y].
-    runs = find_runs([cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or []), str(cfg.checkpoint))
-    data_dir = shared_data_dir(runs, cfg.get("data_dir"))
-    cache_dir, out = Path(cfg.paths.cache_dir), Path(cfg.out)
-    # The train masks are read even for a test-only prediction: post-processing uses them.
-    train_rles = read_rles(data_dir / "train.csv")
-    train_ids = np.array(list(train_rles))
-    truth = decode_rles(train_rles, train_ids.tolist())
-    test_ids = split_ids(data_dir, "test") if want_test else None
-    clock.done("find runs", f"{len(runs)} run(s) on {data_dir}: {', '.join(run.name for run in runs)}")
+    job = _Job.from_config(cfg)
+    clock.done("find runs", f"{len(job.runs)} run(s) on {job.data_dir}: {', '.join(run.name for run in job.runs)}")
 
     test_mean, oof_mean = ensemble_means(
-        runs, settings, PreparedSplits(data_dir, cache_dir), test_ids=test_ids, train_ids=train_ids if want_oof else None, log=log
+        job.runs, job.settings, PreparedSplits(job.data_dir, job.cache_dir),
+        test_ids=job.test_ids, train_ids=job.train_ids if job.want_oof else None, log=log,
     )
-    clock.done("predict", f"{len(runs)} run(s) predicted")
+    clock.done("predict", f"{len(job.runs)} run(s) predicted")
 
-    thresholds = {"mask": float(cfg.thresholds.mask), "empty": float(cfg.thresholds.empty), "source": "config"}
-    report: dict = {
-        "runs": [_describe(run) for run in runs],
-        "checkpoint": str(cfg.checkpoint),
-        "data_dir": str(data_dir),
-        "inference": {
-            "crop": settings.crop,
-            "hflip": settings.hflip,
-            "precision": settings.precision,
-            "channels_last": settings.channels_last,
-            "batch_size": settings.batch_size,
-            "device": str(settings.torch_device),
-        },
-        "thresholds": thresholds,
-    }
-    oof = test = None
-    if want_oof:
-        oof, report["oof"] = _out_of_fold(oof_mean, train_ids, truth, cfg, thresholds)
-        del oof_mean
-        best = report["oof"]["search"]["best"]
+    thresholds, search = choose_thresholds(cfg, oof_mean, job.truth)
+    oof = None if oof_mean is None else binarise("out-of-fold", job.train_ids, oof_mean, thresholds)
+    test = None if test_mean is None else binarise("test", job.test_ids, test_mean, thresholds)
+    del oof_mean, test_mean
+    if oof is not None:
+        best = search.best
         clock.done(
             "out-of-fold score",
-            f"out-of-fold: {report['oof']['tiles']} tiles, score {report['oof']['report']['score']:.4f} "
-            f"(every tile empty: {report['oof']['empty_baseline']:.4f}); "
-            f"best thresholds mask {best['mask']}, empty {best['empty']} → {best['score']:.4f}",
+            f"out-of-fold: {int(oof.covered.sum())} tiles, score {split_score(oof, job.truth, 'before')['score']:.4f} "
+            f"(every tile empty: {empty_baseline(oof, job.truth):.4f}); "
+            f"best thresholds mask {best[0]}, empty {best[1]} → {best[2]:.4f}",
         )
-    if want_test:
-        probability, salt = test_mean.means()
-        binarised = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"])
-        del probability, test_mean
-        test = _Masks(test_ids, binarised.masks, np.ones(len(test_ids), dtype=bool))
-        report["test"] = {
-            "tiles": len(test_ids),
-            "emptied_by_head": int(binarised.emptied_by_head.sum()),
-            "emptied_all_salt": int(binarised.emptied_all_salt.sum()),
-        }
 
     pictures_wanted = int(cfg.pictures.largest) > 0 or bool(cfg.pictures.get("ids"))
-    table = _mosaic_table(post, data_dir, cache_dir) if rules or pictures_wanted else None
-    report["postprocess"] = _postprocess(rules, post, table, train_ids, truth, oof, test, data_dir, cache_dir, clock)
-    for masks in (oof, test):  # the all-salt rule again: post-processing may have filled a tile
-        if masks is not None:
-            masks.after[all_salt(masks.after)] = False
-    if oof is not None:
-        report["oof"]["report_after_postprocess"] = score_report(oof.after[oof.covered], truth[oof.covered])
-        report["oof"]["score"] = report["oof"]["report_after_postprocess"]["score"]
+    table = _mosaic_table(job.post, job.data_dir, job.cache_dir) if job.rules or pictures_wanted else None
+    post_block = _postprocess(job.rules, job.post, table, job.train_ids, job.truth, oof, test, job.data_dir, job.cache_dir, clock)
+    for split in (oof, test):  # the all-salt rule again: post-processing may have filled a tile
+        if split is not None:
+            split.after[all_salt(split.after)] = False
 
-    outputs: dict[str, str] = {}
-    submission = oof_submission = None
-    if test is not None:
-        submission = write_submission(out / "submission.csv", test.ids.tolist(), test.after)
-        report["test"]["salt_tiles"] = int(test.after.reshape(len(test.after), -1).any(axis=1).sum())
-        outputs["submission"] = str(submission)
-    if oof is not None:
-        oof_submission = write_submission(out / "oof.csv", oof.ids[oof.covered].tolist(), oof.after[oof.covered])
-        outputs["out-of-fold masks"] = str(oof_submission)
+    submission = None if test is None else write_submission(job.out / "submission.csv", test.ids.tolist(), test.after)
+    oof_submission = None if oof is None else write_submission(job.out / "oof.csv", oof.ids[oof.covered].tolist(), oof.after[oof.covered])
     clock.done("write submissions", f"submission {submission}, out-of-fold masks {oof_submission}")
-
-    pictures: list[Path] = []
+    pictures: list[Path] | None = None
     if pictures_wanted and table is not None and len(table):
-        pictures = _pictures(cfg, table, data_dir, out, train_ids, truth, oof, test)
-        outputs["pictures"] = str(out / "pictures")
-        clock.done("pictures", f"{len(pictures)} mosaic picture(s) in {out / 'pictures'}")
-    report["outputs"] = outputs
-    report["timings"] = clock.timings
-    # Through JSON once: numpy scalars become numbers, integer keys strings, as in the file.
-    report = json.loads(json.dumps(report, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-    report_json, report_markdown = write_report(report, out)
+        pictures = _pictures(cfg, table, job.data_dir, job.out, job.train_ids, job.truth, oof, test)
+        clock.done("pictures", f"{len(pictures)} mosaic picture(s) in {job.out / 'pictures'}")
+
+    outputs = {"submission": submission, "out-of-fold masks": oof_submission, "pictures": None if pictures is None else job.out / "pictures"}
+    report = build_report(
+        runs=job.runs, checkpoint=str(cfg.checkpoint), data_dir=job.data_dir, settings=job.settings, train_ids=job.train_ids,
+        truth=job.truth, thresholds=thresholds, search=search, oof=oof, test=test, postprocess=post_block, outputs=outputs,
+        timings=clock.timings,
+    )
+    report_json, report_markdown = write_report(report, job.out)
     log(f"report: {report_markdown}")
     return PredictionResult(
-        out_dir=out,
+        out_dir=job.out,
         submission=submission,
         oof_submission=oof_submission,
         report_json=report_json,
         report_markdown=report_markdown,
-        pictures=pictures,
+        pictures=pictures or [],
         oof_score=None if oof is None else report["oof"]["score"],
         oof_score_before=None if oof is None else report["oof"]["report"]["score"],
         empty_baseline=None if oof is None else report["oof"]["empty_baseline"],
@@ -240,38 +227,14 @@ def shared_data_dir(runs: list[Run], override: str | None) -> Path:
     return Path(dirs[0])
 
 
-def _out_of_fold(oof_mean, train_ids: np.ndarray, truth: np.ndarray, cfg: DictConfig, thresholds: dict) -> tuple[_Masks, dict]:
-    """Threshold the out-of-fold means, score them, search the thresholds (which replace the
-    configured pair when ``oof.apply_best``)."""
-    probability, salt = oof_mean.means()
-    covered = oof_mean.covered
-    if not covered.any():
-        raise SaltError("no train tile lies in the validation fold of any run: nothing out-of-fold (set oof.enabled=false)")
-    search = search_thresholds(
-        probability[covered], salt[covered], truth[covered], threshold_grid(**cfg.oof.search.mask), threshold_grid(**cfg.oof.search.empty)
-    )
-    if bool(cfg.oof.apply_best):
-        thresholds.update(mask=search.best[0], empty=search.best[1], source="out-of-fold search")
-    masks = tile_masks(probability, salt, mask_threshold=thresholds["mask"], empty_threshold=thresholds["empty"]).masks
-    masks[~covered] = False
-    report = {
-        "tiles": int(covered.sum()),
-        "train_tiles": len(train_ids),
-        "report": score_report(masks[covered], truth[covered]),
-        "empty_baseline": score_report(np.zeros_like(truth[covered]), truth[covered])["score"],
-        "search": search.as_dict(),
-    }
-    return _Masks(train_ids, masks, covered), report
-
-
 def _postprocess(
     rules: list[Rule],
     post: PostprocessSettings,
     table: pd.DataFrame | None,
     train_ids: np.ndarray,
     truth: np.ndarray,
-    oof: _Masks | None,
-    test: _Masks | None,
+    oof: SplitMasks | None,
+    test: SplitMasks | None,
     data_dir: Path,
     cache_dir: Path,
     clock: _Clock,
@@ -331,34 +294,13 @@ def _postprocess(
     return block
 
 
-def _describe(run: Run) -> dict:
-    best = None
-    metrics = run.dir / rundir.METRICS
-    if metrics.is_file():
-        series = rundir.read_metrics_csv(metrics).get("val/score_best")
-        best = series[-1][1] if series else None
-    return {
-        "name": run.name,
-        "dir": str(run.dir),
-        "checkpoint": str(run.checkpoint),
-        "encoder": run.encoder,
-        "model": str(run.config.model._target_),
-        "folds": {"kind": run.folds.kind, "k": run.folds.k, "seed": run.folds.seed},
-        "fold": run.fold,
-        "crop_size": run.padding.crop_size,
-        "padded_size": run.padding.size,
-        "channels": run.channels,
-        "val_score_best": best,
-    }
-
-
 def _mosaic_table(post: PostprocessSettings, data_dir: Path, cache_dir: Path) -> pd.DataFrame:
     if post.mosaics:
         return read_mosaics(post.mosaics)
     return mosaics_for(data_dir, cache_dir, AssemblySettings.from_config(post.assembly), log=lambda line: None)
 
 
-def _pictures(cfg: DictConfig, table: pd.DataFrame, data_dir: Path, out: Path, train_ids, truth, oof: _Masks | None, test: _Masks | None) -> list[Path]:
+def _pictures(cfg: DictConfig, table: pd.DataFrame, data_dir: Path, out: Path, train_ids, truth, oof: SplitMasks | None, test: SplitMasks | None) -> list[Path]:
     from salt.mosaic.render import chosen_mosaics, load_tiles
 
     before: dict[str, np.ndarray] = {}

@@ -6,7 +6,92 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
+from salt import rundir
 from salt.files import atomic_file
+from salt.prediction.inference import InferenceSettings
+from salt.prediction.runs import Run
+from salt.prediction.splits import SplitMasks, Thresholds, empty_baseline, split_score
+from salt.prediction.thresholds import ThresholdSearch
+
+
+def build_report(
+    *,
+    runs: list[Run],
+    checkpoint: str,
+    data_dir: Path,
+    settings: InferenceSettings,
+    train_ids: np.ndarray,
+    truth: np.ndarray,
+    thresholds: Thresholds,
+    search: ThresholdSearch | None,
+    oof: SplitMasks | None,
+    test: SplitMasks | None,
+    postprocess: dict,
+    outputs: dict[str, Path | None],
+    timings: dict[str, float],
+) -> dict:
+    """The report (report.json / report.md), built once from the finished records."""
+    report: dict = {
+        "runs": [describe_run(run) for run in runs],
+        "checkpoint": checkpoint,
+        "data_dir": str(data_dir),
+        "inference": {
+            "crop": settings.crop,
+            "hflip": settings.hflip,
+            "precision": settings.precision,
+            "channels_last": settings.channels_last,
+            "batch_size": settings.batch_size,
+            "device": str(settings.torch_device),
+        },
+        "thresholds": thresholds.as_dict(),
+    }
+    if oof is not None:
+        after = split_score(oof, truth, "after")
+        report["oof"] = {
+            "tiles": int(oof.covered.sum()),
+            "train_tiles": len(train_ids),
+            "report": split_score(oof, truth, "before"),
+            "empty_baseline": empty_baseline(oof, truth),
+            "search": search.as_dict(),
+            "report_after_postprocess": after,
+            "score": after["score"],
+        }
+    if test is not None:
+        report["test"] = {
+            "tiles": len(test.ids),
+            "emptied_by_head": test.emptied_by_head,
+            "emptied_all_salt": test.emptied_all_salt,
+            "salt_tiles": int(test.after.reshape(len(test.after), -1).any(axis=1).sum()),
+        }
+    report["postprocess"] = postprocess
+    report["outputs"] = {name: str(path) for name, path in outputs.items() if path is not None}
+    report["timings"] = timings
+    # Through JSON once: numpy scalars become numbers, integer keys strings, as in the file.
+    return json.loads(json.dumps(report, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def describe_run(run: Run) -> dict:
+    """A run as the report lists it: where it is, what it is, its best val/score."""
+    best = None
+    metrics = run.dir / rundir.METRICS
+    if metrics.is_file():
+        series = rundir.read_metrics_csv(metrics).get("val/score_best")
+        best = series[-1][1] if series else None
+    return {
+        "name": run.name,
+        "dir": str(run.dir),
+        "checkpoint": str(run.checkpoint),
+        "encoder": run.encoder,
+        "model": str(run.config.model._target_),
+        "folds": {"kind": run.folds.kind, "k": run.folds.k, "seed": run.folds.seed},
+        "fold": run.fold,
+        "crop_size": run.padding.crop_size,
+        "padded_size": run.padding.size,
+        "channels": run.channels,
+        "val_score_best": best,
+    }
 
 
 def write_report(report: dict, out_dir: Path, stem: str = "report") -> tuple[Path, Path]:
