@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 Array = Any  # numpy.ndarray or torch.Tensor: only operators both share are used
 
 
-class TileMasks(NamedTuple):
+class Binarised(NamedTuple):
     """masks (N, H, W) bool; emptied_by_head (N,) bool: tiles with salt pixels emptied by the
     head; emptied_all_salt (N,) bool: tiles emptied because every pixel was salt."""
 
@@ -32,11 +32,11 @@ def all_salt(masks: Array) -> Array:
     return masks.reshape(len(masks), -1).all(1)
 
 
-def tile_masks(mask_probability: Array, salt_probability: Array | None, *, mask_threshold: float, empty_threshold: float) -> TileMasks:
+def tile_masks(mask_probability: Array, salt_probability: Array | None, *, mask_threshold: float, empty_threshold: float) -> Binarised:
     """Binarise (N, H, W) P(salt) per pixel and (N,) P(tile holds salt) (or None) by the rule above."""
     masks = mask_probability > mask_threshold
     has_salt = masks.reshape(len(masks), -1).any(1)
     low = has_salt & False if salt_probability is None else salt_probability < empty_threshold  # NaN < t is false
     masks = masks & ~low[:, None, None]
     full = all_salt(masks)
-    return TileMasks(masks & ~full[:, None, None], low & has_salt, full)
+    return Binarised(masks & ~full[:, None, None], low & has_salt, full)
