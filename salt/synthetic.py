@@ -126,10 +126,11 @@ def section(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarr
     return amplitude, salt
 
 
-def normalise_tile(tile: np.ndarray) -> np.ndarray:
-    """Min-max normalise to uint8 as each competition tile was; a constant tile becomes black."""
+def normalise_tile(tile: np.ndarray, constant_below: float = 1e-6) -> np.ndarray:
+    """Min-max normalise to uint8 as each competition tile was; a constant tile (its values
+    spanning less than `constant_below`) becomes black."""
     low, high = float(tile.min()), float(tile.max())
-    if high - low < 1e-6:
+    if high - low < constant_below:
         return np.zeros(tile.shape, dtype=np.uint8)
     return np.round((tile - low) * (255.0 / (high - low))).astype(np.uint8)
 

@@ -17,7 +17,7 @@ LAYERS = [
     ["salt.models", "salt.losses"],
     ["salt.training"],
     ["salt.prediction"],
-    ["salt.prepare", "salt.score", "salt.sweep", "salt.demo"],
+    ["salt.prepare", "salt.score", "salt.sweep", "salt.demo", "salt.section"],
 ]
 
 
