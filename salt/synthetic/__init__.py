@@ -22,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import hydra
 import numpy as np
-from omegaconf import DictConfig
 
 from salt import rle
-from salt.errors import SaltError, exit_on_error
+from salt.errors import SaltError
 from salt.files import atomic_directory, write_png
 from salt.geometry import TILE_SIZE
 
@@ -200,15 +198,3 @@ def _write_csv(path: Path, header: tuple[str, ...], rows) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="synthetic")
-def main(cfg: DictConfig) -> None:
-    with exit_on_error():
-        tiles = generate_tiles(cfg.seed, cfg.sections, cfg.section_cols, cfg.section_rows)
-        out = write_dataset(cfg.out, tiles, cfg.seed, cfg.train_fraction, cfg.overwrite)
-        print(f"wrote {len(tiles)} tiles from {cfg.sections} sections to {out}")
-
-
-if __name__ == "__main__":
-    main()
