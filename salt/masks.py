@@ -36,7 +36,10 @@ def tile_masks(mask_probability: Array, salt_probability: Array | None, *, mask_
     """Binarise (N, H, W) P(salt) per pixel and (N,) P(tile holds salt) (or None) by the rule above."""
     masks = mask_probability > mask_threshold
     has_salt = masks.reshape(len(masks), -1).any(1)
-    low = has_salt & False if salt_probability is None else salt_probability < empty_threshold  # NaN < t is false
+    if salt_probability is None:  # no empty-tile head: it empties nothing
+        low = has_salt & False
+    else:
+        low = salt_probability < empty_threshold  # NaN < t is false: never emptied
     masks = masks & ~low[:, None, None]
     full = all_salt(masks)
     return Binarised(masks & ~full[:, None, None], low & has_salt, full)

@@ -41,7 +41,7 @@ from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_rules
 from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
-from salt.prediction.splits import SplitMasks, binarise, choose_thresholds, empty_baseline, split_score
+from salt.prediction.splits import SplitMasks, SplitMeans, binarise, choose_thresholds, empty_baseline, split_score
 from salt.submission import decode_rles, read_rles, write_submission
 
 
@@ -134,10 +134,11 @@ def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> Predictio
     )
     clock.done("predict", f"{len(job.runs)} run(s) predicted")
 
-    thresholds, search = choose_thresholds(cfg, oof_mean, job.truth)
-    oof = None if oof_mean is None else binarise("out-of-fold", job.train_ids, oof_mean, thresholds)
-    test = None if test_mean is None else binarise("test", job.test_ids, test_mean, thresholds)
-    del oof_mean, test_mean
+    oof_means = None if oof_mean is None else SplitMeans.of(oof_mean)  # read once: search and masks
+    thresholds, search = choose_thresholds(cfg, oof_means, job.truth)
+    oof = None if oof_means is None else binarise("out-of-fold", job.train_ids, oof_means, thresholds)
+    test = None if test_mean is None else binarise("test", job.test_ids, SplitMeans.of(test_mean), thresholds)
+    del oof_mean, test_mean, oof_means
     if oof is not None:
         best = search.best
         clock.done(

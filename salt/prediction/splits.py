@@ -31,6 +31,21 @@ class SplitMasks:
 
 
 @dataclass(frozen=True)
+class SplitMeans:
+    """A split's ensemble means, read once: (N, 101, 101) P(salt) per pixel, (N,) P(tile holds
+    salt) (NaN without a head) and (N,) bool `covered` (predicted by at least one run)."""
+
+    probability: np.ndarray
+    salt: np.ndarray
+    covered: np.ndarray
+
+    @classmethod
+    def of(cls, mean: EnsembleMean) -> SplitMeans:
+        probability, salt = mean.means()
+        return cls(probability, salt, mean.covered)
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """The pair the masks are made with, and where it came from ("config" or the search)."""
 
@@ -42,30 +57,28 @@ class Thresholds:
         return {"mask": self.mask, "empty": self.empty, "source": self.source}
 
 
-def choose_thresholds(cfg: DictConfig, oof_mean: EnsembleMean | None, truth: np.ndarray) -> tuple[Thresholds, ThresholdSearch | None]:
+def choose_thresholds(cfg: DictConfig, oof: SplitMeans | None, truth: np.ndarray) -> tuple[Thresholds, ThresholdSearch | None]:
     """The configured pair, the search over the out-of-fold tiles (when there are any), and
     the searched pair instead of the configured one with ``oof.apply_best``."""
     configured = Thresholds(float(cfg.thresholds.mask), float(cfg.thresholds.empty), "config")
-    if oof_mean is None:
+    if oof is None:
         return configured, None
-    covered = oof_mean.covered
+    covered = oof.covered
     if not covered.any():
         raise SaltError("no train tile lies in the validation fold of any run: nothing out-of-fold (set oof.enabled=false)")
-    probability, salt = oof_mean.means()
     search = search_thresholds(
-        probability[covered], salt[covered], truth[covered], threshold_grid(**cfg.oof.search.mask), threshold_grid(**cfg.oof.search.empty)
+        oof.probability[covered], oof.salt[covered], truth[covered], threshold_grid(**cfg.oof.search.mask), threshold_grid(**cfg.oof.search.empty)
     )
     if bool(cfg.oof.apply_best):
         return Thresholds(search.best[0], search.best[1], "out-of-fold search"), search
     return configured, search
 
 
-def binarise(name: str, ids: np.ndarray, mean: EnsembleMean, thresholds: Thresholds) -> SplitMasks:
-    """A split's running means → its masks by the one rule (`salt.masks.tile_masks`);
-    tiles no run predicted stay empty and uncovered."""
-    probability, salt = mean.means()
-    covered = mean.covered
-    made = tile_masks(probability, salt, mask_threshold=thresholds.mask, empty_threshold=thresholds.empty)
+def binarise(name: str, ids: np.ndarray, means: SplitMeans, thresholds: Thresholds) -> SplitMasks:
+    """A split's means → its masks by the one rule (`salt.masks.tile_masks`); tiles no run
+    predicted stay empty and uncovered."""
+    covered = means.covered
+    made = tile_masks(means.probability, means.salt, mask_threshold=thresholds.mask, empty_threshold=thresholds.empty)
     masks = made.masks
     masks[~covered] = False
     return SplitMasks(
