@@ -101,3 +101,15 @@ def test_the_walk_sees_imports_inside_functions():
     # salt.folds.table imports the mosaic cache only inside the function that needs it: the walk
     # must see such imports, or a cycle could hide there.
     assert "salt.mosaic.dataset" in import_graph()["salt.folds.table"]
+
+
+def test_hydra_entry_points_live_in_command_modules():
+    # Library modules are imported by other code; a @hydra.main there would tie them to
+    # one config file. Entry points are `__main__` modules or modules of the last layer.
+    commands = set(LAYERS[-1])
+    misplaced = [
+        name
+        for name, path in ((module_name(p), p) for p in (REPO / "salt").rglob("*.py"))
+        if "@hydra.main" in path.read_text() and not (name.endswith(".__main__") or name in commands)
+    ]
+    assert not misplaced, f"@hydra.main in library modules: {misplaced}"

@@ -22,18 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import hydra
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from salt.data.histogram import constant_tiles, match_histograms, mean_histogram
 from salt.data.tiles import TileSet, load_split
-from salt.errors import DataError, SaltError, exit_on_error
+from salt.errors import DataError, SaltError
 from salt.files import atomic_file
 from salt.geometry import TILE_SIZE
-from salt.mosaic.dataset import read_mosaics, table_from_config
-from salt.submission import decode_rles, read_rles
 
 # Colours, BGR as OpenCV writes them.
 EMPTY_CELL = (60, 30, 20)  # dark blue
@@ -223,26 +219,3 @@ def chosen_mosaics(table: pd.DataFrame, largest: int | None, ids: Sequence[int] 
     sizes = table.mosaic_id.value_counts()
     ordered = sorted(sizes.index, key=lambda m: (-sizes[m], m))
     return [int(m) for m in ordered[: int(largest or 0)]]
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="mosaic")
-def main(cfg: DictConfig) -> None:
-    with exit_on_error():
-        options = cfg.render
-        table = read_mosaics(options.mosaics) if options.mosaics else table_from_config(cfg)
-        if table.empty:
-            raise SaltError("no mosaics to draw: the table is empty")
-        tiles = load_tiles(cfg.data.dir, histogram_match=bool(options.histogram_match))
-        predictions = None
-        if options.predictions:
-            rles = read_rles(options.predictions)
-            wanted = [tile_id for tile_id in table.id if tile_id in rles]
-            predictions = dict(zip(wanted, decode_rles(rles, wanted)))
-        mosaic_ids = chosen_mosaics(table, options.largest, options.ids)
-        paths = render_mosaics(table, tiles, mosaic_ids, options.out, predictions=predictions, scale=float(options.scale))
-        for path in paths:
-            print(path)
-
-
-if __name__ == "__main__":
-    main()
