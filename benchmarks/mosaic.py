@@ -50,6 +50,8 @@ from salt.mosaic.quality import neighbour_pairs, score_pairs, seam_agreement  # 
 
 # Looser ratio limits compared with the settings' own by --missing.
 MISSING_RATIOS = [0.75, 0.8, 0.85, 0.87, 0.9]
+# Tighter distance limits tried with each ratio limit by --missing.
+MISSING_DISTANCES = [0.4, 0.5, 0.6, 0.8]
 
 
 def load() -> str:
@@ -223,6 +225,15 @@ def missing_neighbour(result, settings: AssemblySettings, ratios: list[float]) -
             fpr = float((chance_mutual & chance_close & (chance_ratio <= r)).mean())
             expected[r] += fpr * open_sides
             print(f"    ratio <= {r:.2f}: true-positive rate {tpr:.3f}, false-positive rate {fpr:.4f} -> {fpr * open_sides:.0f} wrong lone links expected")
+        # A tighter distance beside a looser ratio: does the pair separate true from chance
+        # links better than the ratio alone?
+        for r in (*ratios, 1.0):
+            cells = []
+            for limit in MISSING_DISTANCES:
+                tpr = float((mutual & (_distance(near_corr[a, 0]) <= limit) & (ratio <= r)).mean())
+                fpr = float((chance_mutual & (_distance(first) <= limit) & (chance_ratio <= r)).mean())
+                cells.append(f"distance <= {limit}: {tpr:.3f} / {fpr * open_sides:.0f}")
+            print(f"    ratio <= {r:.2f}, true-positive rate / expected wrong: " + " | ".join(cells))
     return expected
 
 
