@@ -157,3 +157,36 @@ def test_wandb_logs_offline_with_config_and_metrics(compose_train, tmp_path):
         time.sleep(0.5)
     assert b"test_resnet" in log and b"thresholds" in log and b"val/score" in log
     assert list(runs[0].rglob("media/images/val/tiles_*.png"))  # the validation tile panel
+
+
+def test_half_resolution_averages_inputs_and_takes_the_majority_of_masks():
+    from salt.training.module import half_resolution
+
+    image = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], dtype=torch.float32)[None, None]
+    half = half_resolution({"image": image, "mask": mask, "id": ["a"]})
+    # Block means by hand: (0 + 1 + 4 + 5) / 4 = 2.5, (2 + 3 + 6 + 7) / 4 = 4.5, ...
+    assert half["image"][0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
+    # 3 of 4 salt -> salt; 1 of 4 -> not; 1 of 4 -> not; none -> not.
+    assert half["mask"][0, 0].tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    assert half["mask"].dtype == mask.dtype and half["id"] == ["a"]
+
+
+def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full(compose_train, monkeypatch):
+    from salt.training.module import SaltSegmentation
+
+    seen = []
+    forward = SaltSegmentation.forward
+
+    def recording(self, images):
+        seen.append((self.current_epoch, self.training, images.shape[-1]))
+        return forward(self, images)
+
+    monkeypatch.setattr(SaltSegmentation, "forward", recording)
+    cfg = compose_train("low_resolution_epochs=1", "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1")
+    train(cfg)
+    crop = cfg.data.padding.crop_size
+    sizes = {(epoch, training): {size for e, t, size in seen if (e, t) == (epoch, training)} for epoch, training, _ in seen}
+    assert sizes[(0, True)] == {crop // 2}
+    assert sizes[(1, True)] == {crop}
+    assert sizes[(0, False)] == sizes[(1, False)] == {crop}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MaxMetric
 
@@ -16,6 +17,13 @@ from salt.losses import CompositeLoss
 from salt.metric import CompetitionScore
 from salt.masks import tile_masks
 from salt.models import SegmentationOutput
+
+
+def half_resolution(batch: dict) -> dict:
+    """A training batch at half its side: inputs averaged over 2×2 blocks, masks salt
+    where most of a block is (a quarter of the pixels, so steps about 3× faster on a CPU)."""
+    mask = F.avg_pool2d(batch["mask"].float(), 2) >= 0.5
+    return {**batch, "image": F.avg_pool2d(batch["image"], 2), "mask": mask.to(batch["mask"].dtype)}
 
 
 def tile_predictions(
@@ -56,6 +64,9 @@ class SaltSegmentation(pl.LightningModule):
         inputs: how the tiles became inputs (`salt.training.checkpoints.input_record`),
             stored in every checkpoint so prediction can refuse a checkpoint whose run
             config says otherwise.
+        low_resolution_epochs: progressive resizing: the first this many epochs train on
+            batches at half resolution (`half_resolution`), the rest at full; validation
+            is always at full resolution.
     """
 
     def __init__(
@@ -73,6 +84,7 @@ class SaltSegmentation(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         inputs: dict | None = None,
+        low_resolution_epochs: int = 0,
     ) -> None:
         super().__init__()
         # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
@@ -107,6 +119,8 @@ class SaltSegmentation(pl.LightningModule):
         return total, output
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        if self.current_epoch < self.hparams.low_resolution_epochs:
+            batch = half_resolution(batch)
         total, _ = self._loss(batch, "train")
         return total
 

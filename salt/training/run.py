@@ -179,6 +179,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         channels_last=cfg.channels_last,
         compile=compile_net,
         inputs=input_record(cfg.data.channels, cfg.data.padding, cfg.data.get("histogram_match", False)),
+        low_resolution_epochs=int(cfg.get("low_resolution_epochs", 0)),
     )
     resume = resume_checkpoint(cfg, out, module)
     ckpt_path = resume[0] if resume else None
