@@ -7,8 +7,8 @@ The judge of an assembly setting is what the mosaic rules gain with it, for a fi
 network. The network runs once: its thresholded masks of the out-of-fold tiles and of every
 test tile (flip TTA, bf16, the default thresholds of conf/predict.yaml, the one
 binarisation rule) are kept in `--masks` (packed bits, about 1 MB) and reused while the
-checkpoint is the same. Then, for each setting (assembly keys as ``key=value`` separated by commas; "" is the
-defaults): assemble the 22,000 tiles (cached under outputs/cache like every assembly),
+checkpoint is the same. Then, for each setting (assembly keys as ``key=value`` separated by
+commas; "" is the defaults): assemble the 22,000 tiles (cached under outputs/cache like every assembly),
 measure the rules of conf/postprocess/argus.yaml on the out-of-fold masks exactly as
 `predict.py` does (random groups, k = 5, each rule in sequence, kept when it helps), and
 print the tiles placed (train and out-of-fold among them) and each rule's gain with the
