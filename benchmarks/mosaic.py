@@ -211,13 +211,15 @@ def missing_neighbour(result, settings: AssemblySettings, ratios: list[float]) -
         # As they are: the seam is the best of both sides.
         mutual = (near_tile[a, 0] == b) & (far_tile[b, 0] == a)
         ratio = np.maximum(_ratio(near_corr[a, 0], near_corr[a, 1]), _ratio(far_corr[b, 0], far_corr[b, 1]))
-        close = _distance(near_corr[a, 0]) <= settings.max_distance
+        distance = _distance(near_corr[a, 0])
+        close = distance <= settings.max_distance
         # Partner taken away: a's best remaining candidate c, and c's without its own partner.
         c, first, second = _without(near_corr[a], near_tile[a], b)
         back, back_first, back_second = _without(far_corr[c], far_tile[c], above[c])
         chance_mutual = back == a
         chance_ratio = np.maximum(_ratio(first, second), _ratio(back_first, back_second))
-        chance_close = _distance(first) <= settings.max_distance
+        chance_distance = _distance(first)
+        chance_close = chance_distance <= settings.max_distance
         open_sides = int((evidence.sides[d].near_ok & ~np.isin(np.arange(n), a)).sum())
         print(f"  {DIRECTION_NAMES[d]} seams of the layout: {len(a):,}; usable sides with no neighbour: {open_sides:,}")
         for r in ratios:
@@ -230,8 +232,8 @@ def missing_neighbour(result, settings: AssemblySettings, ratios: list[float]) -
         for r in (*ratios, 1.0):
             cells = []
             for limit in MISSING_DISTANCES:
-                tpr = float((mutual & (_distance(near_corr[a, 0]) <= limit) & (ratio <= r)).mean())
-                fpr = float((chance_mutual & (_distance(first) <= limit) & (chance_ratio <= r)).mean())
+                tpr = float((mutual & (distance <= limit) & (ratio <= r)).mean())
+                fpr = float((chance_mutual & (chance_distance <= limit) & (chance_ratio <= r)).mean())
                 cells.append(f"distance <= {limit}: {tpr:.3f} / {fpr * open_sides:.0f}")
             print(f"    ratio <= {r:.2f}, true-positive rate / expected wrong: " + " | ".join(cells))
     return expected

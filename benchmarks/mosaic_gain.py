@@ -28,19 +28,20 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from salt.folds import FoldSettings, folds_for  # noqa: E402
 from salt.mosaic import AssemblySettings, mosaics_for  # noqa: E402
 from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids  # noqa: E402
 from salt.prediction.pipeline import inference_settings, predict_config  # noqa: E402
 from salt.prediction.postprocess import PostprocessSettings  # noqa: E402
 from salt.prediction.postprocess.grid import MosaicGrid  # noqa: E402
-from salt.prediction.postprocess.measure import measure_rules  # noqa: E402
+from salt.prediction.postprocess.measure import measure_groups, measure_rules  # noqa: E402
 from salt.prediction.runs import find_runs  # noqa: E402
 from salt.prediction.splits import SplitMeans, binarise, choose_thresholds  # noqa: E402
 from salt.submission import decode_rles, read_rles  # noqa: E402
 
 
-def predicted_masks(run: str, data_dir: Path, cache_dir: Path, path: Path) -> dict[str, np.ndarray]:
+def predicted_masks(
+    run: str, data_dir: Path, cache_dir: Path, path: Path, train_ids: np.ndarray, truth: np.ndarray
+) -> dict[str, np.ndarray]:
     """The network's out-of-fold and test masks before post-processing, from `path` when
     saved from the same checkpoint (path and modification time)."""
     runs = find_runs([run], "best")
@@ -52,8 +53,6 @@ def predicted_masks(run: str, data_dir: Path, cache_dir: Path, path: Path) -> di
                 return dict(saved)
         print(f"{path}: saved from another checkpoint, predicting again")
     cfg = predict_config("precision=bf16", f"data_dir={data_dir}")
-    train_ids = np.array(list(read_rles(data_dir / "train.csv")))
-    truth = decode_rles(read_rles(data_dir / "train.csv"), train_ids.tolist())
     test_ids = split_ids(data_dir, "test")
     start = time.perf_counter()
     test_mean, oof_mean = ensemble_means(
@@ -65,7 +64,6 @@ def predicted_masks(run: str, data_dir: Path, cache_dir: Path, path: Path) -> di
     oof = binarise("out-of-fold", train_ids, oof_means, thresholds)
     test = binarise("test", test_ids, SplitMeans.of(test_mean), thresholds)
     saved = {
-        "train_ids": train_ids,
         "test_ids": test_ids,
         "oof": np.packbits(oof.before, axis=-1),
         "covered": oof.covered,
@@ -97,20 +95,18 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=None, help="assembly keys, e.g. max_ratio=0.85")
     args = parser.parse_args()
     masks_path = args.masks or REPO / "outputs" / "mosaic_gain" / (Path(args.run).as_posix().replace("/", "_") + ".npz")
-    saved = predicted_masks(args.run, args.data, args.cache, masks_path)
-    train_ids, test_ids = saved["train_ids"], saved["test_ids"]
+    train_rles = read_rles(args.data / "train.csv")
+    train_ids = np.array(list(train_rles))
+    truth = decode_rles(train_rles, train_ids.tolist())
+    saved = predicted_masks(args.run, args.data, args.cache, masks_path, train_ids, truth)
+    test_ids = saved["test_ids"]
     oof = np.unpackbits(saved["oof"], axis=-1, count=101).astype(bool)
     test = np.unpackbits(saved["test"], axis=-1, count=101).astype(bool)
     covered = saved["covered"]
-    truth = decode_rles(read_rles(args.data / "train.csv"), train_ids.tolist())
-    cfg = predict_config()
-    post = PostprocessSettings.from_config(cfg.postprocess)
-    measure = FoldSettings.from_config(post.measure_folds) if post.measure_folds else FoldSettings.preset("random")
-    groups_table = folds_for(args.data, args.cache, measure, log=lambda line: None)
-    group_of = dict(zip(groups_table.id, groups_table.fold))
-    groups = np.array([group_of[i] for i in train_ids.tolist()], dtype=np.int64)
+    post = PostprocessSettings.from_config(predict_config().postprocess)
+    measure, groups = measure_groups(post.measure_folds, args.data, args.cache, train_ids)
     all_ids = [*train_ids.tolist(), *test_ids.tolist()]
-    train_set = set(train_ids.tolist())
+    train_set, oof_set = set(train_ids.tolist()), set(train_ids[covered].tolist())
     print(f"run {args.run}: {int(covered.sum())} out-of-fold tiles; rules measured on {measure.kind} groups, k={measure.k}")
     for text in args.setting or [""]:
         settings = parse_setting(text)
@@ -122,7 +118,7 @@ def main() -> None:
         gains = ", ".join(
             f"{m.name} {m.sequence_gain:+.4f}{f' ({m.tiles_changed} tiles)' if m.kept else ' (off)'}" for m in measured.measures
         )
-        oof_placed = int(table.id.isin(set(train_ids[covered].tolist())).sum())
+        oof_placed = int(table.id.isin(oof_set).sum())
         vertical = sum(m.sequence_gain for m in measured.measures if m.kept and m.name.startswith("vertical"))
         print(
             f"[{text or 'defaults'}] {len(table):,} tiles in {table.mosaic_id.nunique()} mosaics "

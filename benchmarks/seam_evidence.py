@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from salt.data.tiles import load_split  # noqa: E402
-from salt.mosaic.edges import _standardise, _varies, near_constant_tiles  # noqa: E402
+from salt.mosaic.edges import BOTTOM, _standardise, near_constant_tiles, side_descriptors  # noqa: E402
 
 HALF = 50
 RATIOS = (0.65, 0.8, 0.9)
@@ -56,10 +56,6 @@ def halves(images: np.ndarray, direction: str) -> tuple[np.ndarray, np.ndarray]:
         return np.round((part - lo) / np.maximum(hi - lo, 1) * 255) / 255
 
     return normalise(x[:, :HALF]), normalise(x[:, HALF : 2 * HALF])
-
-
-def seam_rows(upper: np.ndarray, lower: np.ndarray, k: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    return upper[:, -1] + k * (upper[:, -1] - upper[:, -2]), lower[:, 0] + k * (lower[:, 0] - lower[:, 1])
 
 
 def fitted_filter(x: np.ndarray, rows: int, half_width: int, rng: np.random.Generator, samples: int = 300_000) -> np.ndarray:
@@ -141,11 +137,13 @@ def main() -> None:
     header = " | ".join([f"TP / FP at ratio <= {r}" for r in RATIOS])
     for direction in args.directions:
         upper, lower = halves(images, direction)
-        ok = _varies(upper[:, -1], upper[:, -2], 0.02, 0.5) & _varies(lower[:, 0], lower[:, 1], 0.02, 0.5)
-        upper, lower = upper[ok], lower[ok]
+        # The suite's descriptor, and its rule for sides too flat to match (halves are
+        # already turned so that the seam runs along rows).
+        above, below = side_descriptors(upper, BOTTOM), side_descriptors(lower, BOTTOM)
+        ok = above.near_ok & below.far_ok
+        upper, lower, near, far = upper[ok], lower[ok], above.near[ok], below.far[ok]
         full = (images if direction == "bottom" else images.transpose(0, 2, 1)).astype(np.float32) / 255
         every = np.ones(len(upper), bool)
-        near, far = (_standardise(side, every) for side in seam_rows(upper, lower))
         down, up = fitted_filter(full, 4, 2, rng), fitted_filter(full[:, ::-1], 4, 2, rng)
         learned = _standardise(filtered(upper[:, ::-1], down), every), _standardise(filtered(lower, up), every)
         slope = _standardise(upper[:, -1] - upper[:, -2], every), _standardise(lower[:, 1] - lower[:, 0], every)

@@ -30,7 +30,6 @@ from omegaconf import DictConfig
 
 from salt import CONF_DIR
 from salt.errors import SaltError
-from salt.folds import FoldSettings, folds_for
 from salt.masks import all_salt
 from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
 from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids
@@ -38,7 +37,7 @@ from salt.prediction.inference import InferenceSettings
 from salt.prediction.pictures import write_mosaic_pictures
 from salt.prediction.postprocess import PostprocessSettings, Rule, apply_rule
 from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
-from salt.prediction.postprocess.measure import measure_rules
+from salt.prediction.postprocess.measure import measure_groups, measure_rules
 from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
 from salt.prediction.splits import SplitMasks, SplitMeans, binarise, choose_thresholds, empty_baseline, split_score
@@ -252,10 +251,7 @@ def _postprocess(
     clock.done("mosaics", f"mosaics: {table.mosaic_id.nunique()} with {len(table)} tiles")
     kept = rules
     if oof is not None:
-        measure = FoldSettings.from_config(post.measure_folds) if post.measure_folds else FoldSettings.preset("random")
-        groups_table = folds_for(data_dir, cache_dir, measure, log=lambda line: None)
-        group_of = dict(zip(groups_table.id, groups_table.fold))
-        groups = np.array([group_of[tile_id] for tile_id in train_ids.tolist()], dtype=np.int64)
+        measure, groups = measure_groups(post.measure_folds, data_dir, cache_dir, train_ids)
         measured = measure_rules(
             rules,
             truth=truth,

@@ -13,12 +13,15 @@ gain in sequence exceeds ``min_gain``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from salt.folds import FoldSettings, folds_for
 from salt.geometry import TILE_SIZE
 from salt.metric import tile_scores
 from salt.prediction.postprocess import Rule, TileMasks, apply_rule
@@ -64,6 +67,17 @@ class MeasuredRules:
     @property
     def score_after(self) -> float:
         return self.measures[-1].score_after if self.measures else self.score_before
+
+
+def measure_groups(
+    block: Mapping[str, Any] | None, data_dir: str | os.PathLike, cache_dir: str | os.PathLike, train_ids: np.ndarray
+) -> tuple[FoldSettings, np.ndarray]:
+    """The folds a `measure_folds` block names (None: the random preset) and each train
+    tile's group in them, (T,) int64 in the order of `train_ids`."""
+    settings = FoldSettings.from_config(block) if block else FoldSettings.preset("random")
+    table = folds_for(data_dir, cache_dir, settings, log=lambda line: None)
+    group_of = dict(zip(table.id, table.fold))
+    return settings, np.array([group_of[tile_id] for tile_id in train_ids.tolist()], dtype=np.int64)
 
 
 def measure_rules(
