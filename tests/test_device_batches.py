@@ -8,7 +8,7 @@ import torch
 
 from salt.data.channels import CHANNELS, stack_channel_batch, stack_channels
 from salt.training.datamodule import TileDataset, training_transform
-from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings, crop_and_flip, draw_augmentations
+from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings, crop_offsets, cut_crops, draw_augmentations, mirrored
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
 from salt.data.prepared import PreparedTiles
@@ -24,14 +24,15 @@ def position_tiles(count: int) -> np.ndarray:
     return ((tile * size + row) * size + col).astype(np.float32) / (count * size * size)
 
 
-def test_crop_and_flip_equals_numpy_slicing():
+def test_crops_cut_from_the_mirrored_store_equal_numpy_slicing():
     rng = np.random.default_rng(0)
     padded = rng.random((6, 148, 148)).astype(np.float32)
     index = torch.tensor([0, 3, 3, 5, 1])
     row = torch.tensor([0, 20, 7, 13, 20])
     col = torch.tensor([20, 0, 7, 2, 20])
     flip = torch.tensor([False, True, False, True, True])
-    result = crop_and_flip(torch.from_numpy(padded), index, row, col, flip, 128).numpy()
+    offsets = crop_offsets(index, row, col, flip, len(padded), 148, 128)
+    result = cut_crops(mirrored(torch.from_numpy(padded)), offsets, 128).numpy()
     for b in range(len(index)):
         expected = padded[index[b], row[b] : row[b] + 128, col[b] : col[b] + 128]
         expected = expected[:, ::-1] if flip[b] else expected
@@ -81,6 +82,30 @@ def test_batch_channels_equal_the_per_tile_channels():
     batch = stack_channel_batch(torch.from_numpy(images), torch.from_numpy(depths), names).numpy()
     for b in range(5):
         assert np.allclose(batch[b], stack_channels(images[b], float(depths[b]), names), atol=1e-6)
+
+
+def test_augmented_batch_channels_equal_the_per_tile_channels_of_each_crop():
+    # The image channel is written in place inside the batch, wherever it stands in the list.
+    rng = np.random.default_rng(3)
+    images = rng.random((3, 148, 148)).astype(np.float32)
+    depths = np.array([80, 500, 900], dtype=np.float32)
+    names = ["cumsum", "depth", "image_x_depth", "image", "coord_x", "depth_ramp"]
+    tiles = DeviceTiles(images, None, depths, GEOMETRY, names)
+    batch = {
+        "index": torch.tensor([1, 2, 0]),
+        "row": torch.tensor([5, 20, 0]),
+        "col": torch.tensor([0, 9, 20]),
+        "flip": torch.tensor([True, False, True]),
+        "alpha": torch.tensor([0.9, 1.0, 1.2]),
+        "beta": torch.tensor([0.05, 0.0, -0.1]),
+    }
+    out = tiles.batch(batch)["image"].numpy()
+    for b in range(3):
+        i, r, c = int(batch["index"][b]), int(batch["row"][b]), int(batch["col"][b])
+        crop = images[i, r : r + 128, c : c + 128]
+        crop = crop[:, ::-1] if batch["flip"][b] else crop
+        augmented = np.clip(crop * float(batch["alpha"][b]) + float(batch["beta"][b]), 0, 1).astype(np.float32)
+        assert np.allclose(out[b], stack_channels(augmented, float(depths[i]), names), atol=1e-5)
 
 
 def loader_path_samples(images: np.ndarray, augment: dict, count: int) -> np.ndarray:

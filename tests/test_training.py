@@ -57,15 +57,19 @@ def test_every_experiment_runs_fast_dev_run(compose_train, experiment, extra):
     assert "val/score" in metrics
 
 
-def test_stage2_starts_from_stage1_best_checkpoint_found_by_convention(compose_train, tmp_path):
-    stage1_dir = tmp_path / "outputs" / "argus_stage1" / "tiny" / "fold_0"
-    train(compose_train("experiment=argus_stage1", "debug=limit", "trainer.max_epochs=1", run_dir=stage1_dir))
+@pytest.mark.parametrize(
+    ("stage1", "stage2", "scheduler", "lr"),
+    [("argus_stage1", "argus_stage2", "CosineAnnealingWarmRestarts", 0.005), ("cpu", "cpu_stage2", "warmup_cosine", 3e-4)],
+)
+def test_stage2_starts_from_stage1_best_checkpoint_found_by_convention(compose_train, tmp_path, stage1, stage2, scheduler, lr):
+    stage1_dir = tmp_path / "outputs" / stage1 / "tiny" / "fold_0"
+    train(compose_train(f"experiment={stage1}", "debug=limit", "trainer.max_epochs=1", run_dir=stage1_dir))
     best = stage1_dir / "checkpoints" / "best.ckpt"
     assert best.is_file()
-    stage2 = compose_train("experiment=argus_stage2", "debug=fast_dev_run")
-    assert Path(stage2.init_checkpoint) == best
-    assert stage2.scheduler._target_.endswith("CosineAnnealingWarmRestarts") and stage2.optimizer.lr == 0.005
-    train(stage2)
+    cfg = compose_train(f"experiment={stage2}", "debug=fast_dev_run")
+    assert Path(cfg.init_checkpoint) == best
+    assert cfg.scheduler._target_.endswith(scheduler) and cfg.optimizer.lr == lr
+    train(cfg)
 
 
 def test_stage2_without_stage1_says_what_to_do(compose_train):

@@ -78,13 +78,23 @@ BATCH_CHANNELS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-def stack_channel_batch(images: Tensor, depths: Tensor, names: Sequence[str]) -> Tensor:
+def stack_channel_batch(images: Tensor, depths: Tensor, names: Sequence[str], out: Tensor | None = None) -> Tensor:
     """(B, H, W) float images in [0, 1] and (B,) depths -> (B, C, H, W), on their device.
 
     Equal to `stack_channels` tile by tile (tests hold them together); used where tiles are
-    augmented as whole batches on the training device.
+    augmented as whole batches on the training device. Every channel is written straight
+    into `out` (or a new tensor) with no temporary, and when `images` already is the image
+    channel of `out` it is left where it is: on a CPU this path is bound by memory traffic.
     """
-    stacked = images.new_empty((images.shape[0], len(names), *images.shape[1:]))
+    stacked = images.new_empty((images.shape[0], len(names), *images.shape[1:])) if out is None else out
     for channel, name in enumerate(names):
-        stacked[:, channel] = BATCH_CHANNELS[name](images, depths)  # written in place: no stack copy
+        target = stacked[:, channel]
+        if name == "image_x_depth":
+            torch.mul(images, _ramp_batch(images), out=target)
+        elif not (name == "image" and _same_memory(images, target)):
+            target.copy_(BATCH_CHANNELS[name](images, depths))
     return stacked
+
+
+def _same_memory(a: Tensor, b: Tensor) -> bool:
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()

@@ -68,23 +68,35 @@ def draw_augmentations(count: int, geometry: TileGeometry, augment: Mapping[str,
     return {"row": row, "col": col, "flip": flip, "alpha": alpha, "beta": beta}
 
 
-def crop_and_flip(padded: Tensor, index: Tensor, row: Tensor, col: Tensor, flip: Tensor, size: int) -> Tensor:
-    """(N, S, S) stored tiles -> (B, size, size): tile ``index[b]`` cut at (row[b], col[b]),
-    mirrored left-right where ``flip[b]``.
+def mirrored(tiles: Tensor) -> Tensor:
+    """(N, S, S) -> (2N, S, S): the tiles, then each of them mirrored left-right."""
+    return torch.cat([tiles, tiles.flip(-1)])
 
-    Every crop of every tile is a view of the stored tensor (`unfold` twice: N × positions ×
-    positions windows of size × size, no copy); picking one window per sample is then a
-    single copy of B crops with contiguous rows, three times faster on a CPU than gathering
-    the pixels one by one.
+
+def crop_offsets(index: Tensor, row: Tensor, col: Tensor, flip: Tensor, count: int, padded: int, size: int) -> Tensor:
+    """Where each crop starts in the flattened `mirrored` store of `count` tiles of side `padded`.
+
+    Tile ``index[b]`` cut at (row[b], col[b]) and mirrored where ``flip[b]`` is the crop of
+    the mirrored tile ``index[b] + count`` at column ``padded - size - col[b]``: flipping
+    costs nothing once the batch is cut.
     """
-    windows = padded.unfold(1, size, 1).unfold(2, size, 1)
-    crops = windows[index, row, col]
-    if crops.device.type != "cpu":
-        # One more pass over the batch, but no host sync (nonzero would wait for the GPU).
-        return torch.where(flip[:, None, None], crops.flip(-1), crops)
-    flipped = flip.nonzero()[:, 0]  # on a CPU, touching only the flipped half pays
-    crops[flipped] = crops[flipped].flip(-1)
-    return crops
+    tile = torch.where(flip, index + count, index)
+    col = torch.where(flip, padded - size - col, col)
+    return (tile * padded + row) * padded + col
+
+
+def cut_crops(store: Tensor, offsets: Tensor, size: int) -> Tensor:
+    """(M, S, S) store, (B,) flat offsets -> (B, size, size) crops (a copy).
+
+    The size × size windows that start at each element of the store are the rows of one
+    strided view (window rows S apart, columns 1 apart; no copy), so picking B crops is one
+    `index_select`: a single pass over the batch.
+    """
+    flat = store.contiguous().view(-1)
+    padded = store.shape[-1]
+    starts = flat.numel() - (size - 1) * (padded + 1)
+    windows = flat.as_strided((starts, size, size), (1, padded, 1))
+    return torch.index_select(windows, 0, offsets)
 
 
 class DeviceTiles:
@@ -99,9 +111,13 @@ class DeviceTiles:
     """
 
     def __init__(self, images: np.ndarray, masks: np.ndarray | None, depths: np.ndarray, geometry: TileGeometry, channels: Sequence[str]) -> None:
-        # Copies: the prepared arrays are read-only memory maps of the cache.
-        self.images = torch.from_numpy(np.array(images, dtype=np.float32))
-        self.masks = None if masks is None else torch.from_numpy(np.array(masks, dtype=bool))
+        # Each tile is kept beside its mirror image (`mirrored`: twice the memory, 0.2 GB for
+        # a fold's training tiles) and masks in the images' float type, so that cutting a
+        # batch is one pass over it with the flips and the masks' conversion already done.
+        images = torch.from_numpy(np.asarray(images, dtype=np.float32))
+        self.count = len(images)
+        self.images = mirrored(images)
+        self.masks = None if masks is None else mirrored(torch.from_numpy(np.asarray(masks)).to(torch.float32))
         self.depths = torch.from_numpy(np.array(depths, dtype=np.float32))
         self.geometry = geometry
         self.channels = list(channels)
@@ -128,17 +144,21 @@ class DeviceTiles:
         else:
             start = torch.full_like(index, self.geometry.center_crop_start)
             row, col, flip = start, start, torch.zeros_like(index, dtype=torch.bool)
-        images = crop_and_flip(self.images, index, row, col, flip, size)
+        offsets = crop_offsets(index, row, col, flip, self.count, self.geometry.padded_size, size)
+        crops = cut_crops(self.images, offsets, size)
+        stacked = crops.new_empty((len(index), len(self.channels), size, size))
+        # The image channel is written once, by the brightness/contrast map when there is one:
+        # every pass over a batch-sized tensor costs memory bandwidth, which bounds this path
+        # on a CPU.
+        images = stacked[:, self.channels.index("image")] if "image" in self.channels else torch.empty_like(crops)
         if "alpha" in batch:
-            # In place on the fresh crops: every pass over a batch-sized tensor costs memory
-            # bandwidth, which bounds this path on a CPU.
-            images.mul_(batch["alpha"][:, None, None]).add_(batch["beta"][:, None, None]).clamp_(0.0, 1.0)
-        if self.masks is None:
-            masks = torch.zeros_like(images)
+            torch.mul(crops, batch["alpha"][:, None, None], out=images)  # 2x faster than addcmul here
+            images.add_(batch["beta"][:, None, None]).clamp_(0.0, 1.0)
         else:
-            masks = crop_and_flip(self.masks, index, row, col, flip, size).to(images.dtype)
+            images.copy_(crops)
+        masks = torch.zeros_like(crops) if self.masks is None else cut_crops(self.masks, offsets, size)
         return {
-            "image": stack_channel_batch(images, self.depths[index], self.channels),
+            "image": stack_channel_batch(images, self.depths[index], self.channels, out=stacked),
             "mask": masks[:, None],
             "index": index,
         }
