@@ -40,6 +40,7 @@ from salt.training.datamodule import TileDataset, training_transform
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
 from salt.geometry import TileGeometry
 from salt.data.prepared import PreparedTiles
+from salt.precision import trainer_precision
 from salt.training.module import SaltSegmentation
 from salt.training.run import scheduler_factory
 
@@ -212,6 +213,7 @@ def part_b(args: argparse.Namespace) -> None:
 
     device_trainer = ["trainer=gpu", "trainer.precision=bf16-mixed"] if args.device.startswith("cuda") else ["trainer=cpu"]
     cfg = compose_train(f"experiment={args.experiment}", *device_trainer)
+    cfg.trainer.precision = trainer_precision(cfg.trainer.precision, "gpu" if args.device.startswith("cuda") else "cpu")
     print(f"\n## (b) Trainer against the bare step: experiment={args.experiment} network, batch {args.batch_size}, {cfg.trainer.precision}, {args.device}\n")
     with tempfile.TemporaryDirectory() as tmp:
         # Enough synthetic tiles that a fold holds warm-up + timed batches.

@@ -1,15 +1,22 @@
 """Config blocks read into settings objects by one strict rule.
 
-Each settings class (padding, folds, mosaic assembly, post-processing) takes its block of
-the composed config through `config_block`: an unknown key (a typo, a key of another
-version) or a missing required key stops with one line naming it and the keys allowed,
-never a bare KeyError and never a silently ignored setting.
+Each settings class (padding, folds, mosaic assembly, post-processing, inference, SEG-Y
+slice) is the schema of its block: its fields are the keys, their annotations the types and
+their defaults the defaults, written once. `settings_from_block` reads a block of the
+composed config (or a plain dict from Python) into it: an unknown key (a typo, a key of
+another version), a missing required key or a value of the wrong type stops with one line
+naming the key, never a bare KeyError or ValueError and never a silently ignored setting.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,3 +40,62 @@ def config_block(block: Mapping[str, Any] | DictConfig | None, section: str, *, 
     if missing:
         raise SaltError(f"{section}.{missing[0]}: missing (the block needs {', '.join(required)})")
     return block
+
+
+Settings = TypeVar("Settings")
+
+
+def settings_from_block(cls: type[Settings], block: Mapping[str, Any] | DictConfig | None, section: str, *, required: Iterable[str] | None = None) -> Settings:
+    """`cls(**block)` with the block checked against the dataclass `cls`.
+
+    Keys must be fields of `cls`; `required` (default: the fields without a default) must be
+    present; each value must fit its field's annotation (`bool`, `int`, `float`, `str`,
+    `X | None`, `Mapping[K, V]`, `Any`); ints are accepted for floats and stored as floats, so
+    `1` and `1.0` make equal settings. Validation beyond types stays in `cls.__post_init__`.
+    """
+    fields = dataclasses.fields(cls)
+    if required is None:
+        required = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    block = config_block(block, section, allowed=[f.name for f in fields], required=required)
+    hints = typing.get_type_hints(cls)
+    prefix = f"{section}." if section else ""  # "": keys at the top level of the config
+    return cls(**{name: checked_value(value, hints[name], prefix + name) for name, value in block.items()})
+
+
+def checked_value(value: Any, hint: Any, key: str) -> Any:
+    """`value` as the annotation `hint` asks, or one line naming `key` and what it must be."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        kinds = [arg for arg in args if arg is not type(None)]
+        if len(kinds) == 1:
+            return checked_value(value, kinds[0], key)
+        raise TypeError(f"{key}: unions of several types are not supported in settings ({hint})")
+    if hint is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise SaltError(f"{key}={value!r}: must be true or false")
+    if hint is int:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return int(value)
+        raise SaltError(f"{key}={value!r}: must be an integer")
+    if hint is float:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+            return float(value)
+        raise SaltError(f"{key}={value!r}: must be a number")
+    if hint is str:
+        # Hydra's command-line parser turns `precision=32` into an int; numbers read as text.
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+            return str(value)
+        raise SaltError(f"{key}={value!r}: must be a string")
+    if origin is not None and isinstance(origin, type) and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise SaltError(f"{key}={value!r}: must be a mapping")
+        inner = args[1] if len(args) == 2 else Any
+        return {name: checked_value(item, inner, f"{key}.{name}") for name, item in value.items()}
+    raise TypeError(f"{key}: settings annotation {hint!r} is not supported")

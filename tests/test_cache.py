@@ -219,6 +219,9 @@ def test_command_line_builds_then_reports_errors_in_one_line(synthetic_dir, tmp_
     bad = run_module("salt.prepare", *common, "data.padding.size=99")
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == "error: padded_size=99: must be at least the tile size 101"
+    wrong_type = run_module("salt.prepare", *common, "data.padding.size=big")
+    assert wrong_type.returncode == 1
+    assert wrong_type.stderr.strip().splitlines()[-1] == "error: data.padding.size='big': must be an integer"
     inside = run_module("salt.prepare", f"data.dir={synthetic_dir}", f"paths.cache_dir={synthetic_dir / 'cache'}")
     assert inside.returncode == 1 and "inside the data dir" in inside.stderr
 

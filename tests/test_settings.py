@@ -1,4 +1,4 @@
-"""Every settings block is read by one strict rule (`salt.settings.config_block`)."""
+"""Every settings block is read by one strict rule (`salt.settings.settings_from_block`)."""
 
 import pytest
 from omegaconf import OmegaConf
@@ -7,7 +7,9 @@ from salt.data.prepared import PaddingSettings
 from salt.errors import SaltError
 from salt.folds import FoldSettings
 from salt.mosaic import AssemblySettings
+from salt.prediction.pipeline import inference_settings
 from salt.prediction.postprocess import PostprocessSettings
+from salt.section.reader import SegySlice
 
 PADDING = {"mode": "biharmonic", "size": 148, "crop_size": 128, "mask_threshold": 0.7}
 
@@ -25,6 +27,38 @@ def test_an_unknown_key_is_one_line_naming_the_block_and_the_keys_allowed(read, 
     for given in (block, OmegaConf.create(block)):
         with pytest.raises(SaltError, match=message):
             read(given)
+
+
+@pytest.mark.parametrize(
+    ("read", "block", "message"),
+    [
+        (PaddingSettings.from_config, {**PADDING, "size": "big"}, r"data\.padding\.size='big': must be an integer"),
+        (FoldSettings.from_config, {"kind": "random", "k": 2.5, "seed": 0}, r"folds\.k=2\.5: must be an integer"),
+        (FoldSettings.from_config, {"kind": "random", "k": 5, "seed": True}, r"folds\.seed=True: must be an integer"),
+        (AssemblySettings.from_config, {"mutual": "yes"}, r"assembly\.mutual='yes': must be true or false"),
+        (AssemblySettings.from_config, {"max_ratio": "high"}, r"assembly\.max_ratio='high': must be a number"),
+        (PostprocessSettings.from_config, {"rules": {"fill_holes": "on"}}, r"postprocess\.rules\.fill_holes='on': must be true or false"),
+        (PostprocessSettings.from_config, {"params": {"corners": 4}}, r"postprocess\.params\.corners=4: must be a mapping"),
+        (PostprocessSettings.from_config, {"mosaics": ["a.csv"]}, r"postprocess\.mosaics=\['a\.csv'\]: must be a string"),
+        (SegySlice.from_config, {"inline": "first"}, r"segy\.inline='first': must be an integer"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_one_line_naming_the_key(read, block, message):
+    for given in (block, OmegaConf.create(block)):
+        with pytest.raises(SaltError, match=message):
+            read(given)
+
+
+def test_types_are_those_of_the_schema_so_equal_values_make_equal_settings():
+    assert AssemblySettings.from_config({"max_ratio": 1}) == AssemblySettings.from_config({"max_ratio": 1.0})
+    assert isinstance(AssemblySettings.from_config({"max_ratio": 1}).max_ratio, float)
+    assert SegySlice.from_config({"inline": None}) == SegySlice()
+    # Hydra's command line reads precision=32 as an int; the setting is text.
+    predict = OmegaConf.create({"crop": "center", "batch_size": 8, "num_workers": 0, "device": "cpu", "precision": 32, "tta": {"hflip": False}})
+    settings = inference_settings(predict)
+    assert settings.precision == "32" and settings.batch_size == 8 and settings.hflip is False
+    with pytest.raises(SaltError, match="batch_size='8 tiles': must be an integer"):
+        inference_settings(OmegaConf.merge(predict, {"batch_size": "8 tiles"}))
 
 
 def test_a_missing_padding_key_is_one_line_not_a_key_error():

@@ -25,7 +25,7 @@ from salt.data.padding import PADDING_MODES, pad_masks, pad_tiles
 from salt.data.tiles import TileSet, load_split
 from salt.errors import DataError, GeometryError
 from salt.geometry import TileGeometry
-from salt.settings import config_block
+from salt.settings import settings_from_block
 
 SPLITS = ("train", "test")
 
@@ -57,14 +57,8 @@ class PaddingSettings:
 
     @classmethod
     def from_config(cls, padding: DictConfig | dict) -> PaddingSettings:
-        keys = ("mode", "size", "crop_size", "mask_threshold")
-        padding = config_block(padding, "data.padding", allowed=keys, required=keys)
-        return cls(
-            mode=str(padding["mode"]),
-            size=int(padding["size"]),
-            crop_size=int(padding["crop_size"]),
-            mask_threshold=float(padding["mask_threshold"]),
-        )
+        # Every key required: a run's config.yaml must say how its tiles were padded.
+        return settings_from_block(cls, padding, "data.padding", required=("mode", "size", "crop_size", "mask_threshold"))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from salt.data.tiles import load_split
 from salt.errors import DataError, SaltError
 from salt.files import atomic_file
 from salt.folds.assign import mosaic_folds, random_folds
-from salt.settings import config_block
+from salt.settings import settings_from_block
 
 FOLD_KINDS = ("mosaic", "random")
 COLUMNS = ("id", "fold", "coverage", "mosaic_id")
@@ -50,8 +50,7 @@ class FoldSettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | DictConfig) -> FoldSettings:
-        block = config_block(block, "folds", allowed=("kind", "k", "seed", "assembly"), required=("kind", "k", "seed"))
-        return cls(kind=str(block["kind"]), k=int(block["k"]), seed=int(block["seed"]), assembly=dict(block.get("assembly") or {}))
+        return settings_from_block(cls, block, "folds")
 
     @classmethod
     def preset(cls, kind: str, **changes: Any) -> FoldSettings:

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from salt.data.histogram import match_histograms, mean_histogram
-from salt.errors import SaltError
 from salt.mosaic.assembly import Layout, assemble
 from salt.mosaic.edges import BOTTOM, DIRECTIONS, near_constant_tiles, side_descriptors
 from salt.mosaic.evidence import JoinRules, SeamEvidence, closed_squares
 from salt.mosaic.matching import best_matches, candidate_links
-from salt.settings import config_block
+from salt.settings import settings_from_block
 
 
 @dataclass(frozen=True)
@@ -56,20 +55,10 @@ class AssemblySettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> AssemblySettings:
-        """From a config mapping; keys not given keep their defaults, unknown keys are errors."""
-        block = config_block(block, "assembly", allowed=[f.name for f in fields(cls)])
-        defaults = cls()
-        values = {}
-        for name, value in block.items():
-            kind = type(getattr(defaults, name))
-            # Same types as the defaults, so `1` and `1.0` give one cache key.
-            if kind is bool and not isinstance(value, bool):
-                raise SaltError(f"assembly.{name}={value!r}: must be true or false")
-            try:
-                values[name] = kind(value)
-            except (TypeError, ValueError):
-                raise SaltError(f"assembly.{name}={value!r}: must be a {kind.__name__}") from None
-        return cls(**values)
+        """From a config mapping; keys not given keep their defaults, unknown keys and wrong
+        types are errors. Ints become floats where the field is a float, so `1` and `1.0`
+        give one cache key."""
+        return settings_from_block(cls, block, "assembly")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,11 +21,12 @@ from torch.utils.data import DataLoader, Dataset
 from salt.training.datamodule import TileDataset, validation_transform
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
+from salt.precision import inference_precision
 from salt.models import SIZE_MULTIPLE
 from salt.data.prepared import PaddingSettings, PreparedTiles
 
 CROPS = ("center", "full")
-PRECISIONS = ("32", "bf16")
+PRECISIONS = ("32", "bf16", "auto")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class InferenceSettings:
     crop: "center" (the training crop, e.g. 128 of 148) or "full" (the tile padded to the
         next multiple of the network's stride, e.g. 160, all of it).
     device: "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-    precision: "32", or "bf16" autocast (faster on GPUs and on CPUs with AVX512-BF16).
+    precision: "32", "bf16" autocast (faster on GPUs and on CPUs with AMX or AVX-512 BF16;
+        far slower on CPUs without them), or "auto": bf16 where the device computes it natively.
     channels_last: NHWC memory layout for the network and its inputs (oneDNN's and
         cuDNN's preferred layout; 1.3–1.5× on a CPU here, equal up to float rounding).
     """
@@ -63,6 +65,11 @@ class InferenceSettings:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the networks run under bf16 autocast (`precision`, `auto` resolved)."""
+        return inference_precision(self.precision, self.torch_device) == "bf16"
 
 
 def input_padding(padding: PaddingSettings, crop: str, multiple: int = SIZE_MULTIPLE) -> PaddingSettings:
@@ -145,7 +152,7 @@ def predict_tiles(
         num_workers=int(settings.num_workers),
         pin_memory=device.type == "cuda",
     )
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=str(settings.precision) == "bf16")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.bf16)
     with torch.inference_mode(), autocast:
         for batch in loader:
             images = batch["image"]

@@ -40,6 +40,7 @@ from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_groups, measure_rules
 from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
+from salt.settings import settings_from_block
 from salt.prediction.splits import SplitMasks, SplitMeans, binarise, choose_thresholds, empty_baseline, split_score
 from salt.submission import decode_rles, read_rles, write_submission
 
@@ -206,15 +207,10 @@ def predict_runs(runs: Sequence[str | os.PathLike], *overrides: str, log: Callab
 
 
 def inference_settings(cfg: DictConfig) -> InferenceSettings:
-    return InferenceSettings(
-        hflip=bool(cfg.tta.hflip),
-        crop=str(cfg.crop),
-        batch_size=int(cfg.batch_size),
-        num_workers=int(cfg.num_workers),
-        device=str(cfg.device),
-        precision=str(cfg.precision),
-        channels_last=bool(cfg.get("channels_last", True)),
-    )
+    """The top-level keys of conf/predict.yaml (or section.yaml) that say how networks run."""
+    block = {name: cfg[name] for name in ("crop", "batch_size", "num_workers", "device", "precision", "channels_last") if name in cfg}
+    block["hflip"] = cfg.tta.hflip
+    return settings_from_block(InferenceSettings, block, "")
 
 
 def shared_data_dir(runs: list[Run], override: str | None) -> Path:

@@ -32,7 +32,7 @@ import numpy as np
 from salt.data.tables import describe_os_error
 from salt.errors import DataError, SaltError
 from salt.geometry import TILE_SIZE
-from salt.settings import config_block
+from salt.settings import settings_from_block
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -72,9 +72,7 @@ class SegySlice:
 
     @classmethod
     def from_config(cls, block) -> SegySlice:
-        keys = ("inline", "crossline", "sample", "iline_byte", "xline_byte")
-        block = config_block(block, "segy", allowed=keys)
-        return cls(**{key: None if block.get(key) is None else int(block[key]) for key in keys if key in block})
+        return settings_from_block(cls, block, "segy")
 
 
 @dataclass(frozen=True)

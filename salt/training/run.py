@@ -12,11 +12,12 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from salt import rundir
 from salt.errors import SaltError
 from salt.files import atomic_file
+from salt.precision import trainer_device, trainer_precision
 from salt.training.checkpoints import (
     AtomicCheckpointIO,
     CheckpointError,
@@ -157,11 +158,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    if str(trainer_cfg.get("precision")) == "auto":
+        trainer_cfg["precision"] = trainer_precision("auto", accelerator)
+        log.info("trainer.precision=auto: %s on this %s", trainer_cfg["precision"], trainer_device(accelerator))
+        with open_dict(cfg):  # the run's record says what it trained with
+            cfg.trainer.precision = trainer_cfg["precision"]
     compile_net = bool(trainer_cfg.pop("compile", False))
     if compile_net:
-        accelerator = str(trainer_cfg.get("accelerator", "auto"))
-        on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-        check_compile("cuda" if on_gpu else "cpu")
+        check_compile(trainer_device(accelerator))
 
     datamodule = hydra.utils.instantiate(
         cfg.data, fold=cfg.fold, folds=cfg.folds, cache_dir=cfg.paths.cache_dir, seed=cfg.seed, _recursive_=False

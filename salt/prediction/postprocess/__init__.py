@@ -35,7 +35,7 @@ from salt.prediction.postprocess.gaps import fill_column_gaps
 from salt.prediction.postprocess.grid import NO_TILE, MosaicGrid, TileMasks
 from salt.prediction.postprocess.holes import fill_holes
 from salt.prediction.postprocess.vertical import copy_vertical_down, copy_vertical_up
-from salt.settings import config_block
+from salt.settings import settings_from_block
 
 RULES: dict[str, Callable[..., int]] = {
     "fill_holes": fill_holes,
@@ -87,19 +87,7 @@ class PostprocessSettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | DictConfig | None) -> PostprocessSettings:
-        if block is None:
-            return cls()
-        keys = ("rules", "params", "keep", "min_gain", "mosaics", "assembly", "measure_folds")
-        block = config_block(block, "postprocess", allowed=keys)
-        return cls(
-            rules={name: bool(on) for name, on in (block.get("rules") or {}).items()},
-            params={name: dict(values or {}) for name, values in (block.get("params") or {}).items()},
-            keep=str(block.get("keep", "helpful")),
-            min_gain=float(block.get("min_gain", 0.0)),
-            mosaics=block.get("mosaics"),
-            assembly=dict(block.get("assembly") or {}),
-            measure_folds=block.get("measure_folds"),
-        )
+        return settings_from_block(cls, block, "postprocess")
 
     def enabled(self) -> list[Rule]:
         """The switched-on rules, in the fixed order of RULES, parameters bound."""
