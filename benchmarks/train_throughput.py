@@ -40,7 +40,7 @@ from salt.training.datamodule import TileDataset, training_transform
 from salt.data.device_batches import DeviceTiles, IndexBatches, augment_settings
 from salt.geometry import TileGeometry
 from salt.data.prepared import PreparedTiles
-from salt.precision import trainer_precision
+from salt.precision import native_bf16, trainer_precision
 from salt.training.module import SaltSegmentation
 from salt.training.run import scheduler_factory
 
@@ -232,12 +232,16 @@ def part_b(args: argparse.Namespace) -> None:
 
 def part_c(args: argparse.Namespace) -> None:
     print(f"\n## (c) networks: forward + backward + optimiser step, batch {args.batch_size}, {args.device}\n")
-    print("| network | precision | layout | compile | tiles / s | vs recipe fp32 | warm-up steps (s) |")
+    if args.device == "cpu":
+        print(f"CPU: {platform.processor() or platform.machine()}; native bf16 (AMX or AVX-512 BF16): {'yes' if native_bf16('cpu') else 'no'}\n")
+    print(f"| network | precision | layout | compile | tiles / s | vs {'experiment' if args.no_recipe else 'recipe'} fp32 | warm-up steps (s) |")
     print("|---|---|---|---|---:|---:|---:|")
     recipe = "recipe default (resnet34 U-Net, max-pool dropped)"
+    # The first case is the ratio's base: the recipe's network in fp32, or with --no-recipe
+    # the experiment's network in fp32.
     chosen = f"experiment={args.experiment}"
-    cases = [(recipe, (), bf16, layout, False) for bf16, layout in ((False, False), (True, False), (True, True))]
-    cases += [(chosen, (chosen,), bf16, layout, False) for bf16, layout in ((False, False), (True, False), (True, True))]
+    cases = [] if args.no_recipe else [(recipe, (), bf16, layout, False) for bf16, layout in ((False, False), (True, False), (True, True))]
+    cases += [(chosen, (chosen,), bf16, layout, False) for bf16, layout in ((False, False), (False, True), (True, False), (True, True))]
     if args.compile:
         cases.append((chosen, (chosen,), True, True, True))
     base = None
@@ -292,6 +296,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=8, help="(b, c) timed steps")
     parser.add_argument("--repeats", type=int, default=2, help="(b) Trainer/bare pairs")
     parser.add_argument("--compile", action="store_true", help="(c) add torch.compile (minutes of compiling on a CPU)")
+    parser.add_argument("--no-recipe", action="store_true", help="(c) time only the experiment's network (the recipe's fp32 network takes minutes)")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
-
 from omegaconf import DictConfig, OmegaConf
 
 from salt.errors import SaltError

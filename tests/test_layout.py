@@ -9,7 +9,7 @@ from conftest import REPO
 # Lower layers never import higher ones; a layer's packages may import each other only
 # without cycles (checked module by module below).
 LAYERS = [
-    ["salt", "salt.errors", "salt.files", "salt.geometry", "salt.rle", "salt.metric", "salt.settings", "salt.masks", "salt.rundir"],
+    ["salt", "salt.errors", "salt.files", "salt.geometry", "salt.rle", "salt.metric", "salt.settings", "salt.precision", "salt.masks", "salt.rundir"],
     ["salt.data", "salt.synthetic"],
     ["salt.submission"],
     ["salt.mosaic"],

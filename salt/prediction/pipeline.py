@@ -40,8 +40,8 @@ from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_groups, measure_rules
 from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
-from salt.settings import settings_from_block
 from salt.prediction.splits import SplitMasks, SplitMeans, binarise, choose_thresholds, empty_baseline, split_score
+from salt.settings import settings_from_block
 from salt.submission import decode_rles, read_rles, write_submission
 
 
