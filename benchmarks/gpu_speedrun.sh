@@ -48,7 +48,7 @@ if [[ $SMOKE == 1 ]]; then
     device=cpu
     train_args=(encoder=tiny trainer=cpu trainer.compile=false trainer.max_epochs=2 data.batch_size=8
                 "model.decoder_channels=[16,16,16,8,8]" model.hypercolumn_channels=8)
-    bench_args=(--device cpu --parts c i --batch-size 4 --warmup 1 --iterations 1 --inference-batch-size 4)
+    bench_args=(--device cpu --parts c i --no-recipe --batch-size 4 --warmup 1 --iterations 1 --inference-batch-size 4)
 else
     device=cuda
     train_args=()

@@ -257,14 +257,16 @@ def part_c(args: argparse.Namespace) -> None:
 
 
 def part_i(args: argparse.Namespace) -> None:
-    """Inference: eval-mode forward of tile + mirror (flip TTA), bf16 autocast, no gradients."""
-    print(f"\n## (i) inference with flip TTA: {args.experiment} network, batch {args.inference_batch_size}, {args.device}\n")
+    """Inference: eval-mode forward of tile + mirror (flip TTA), bf16 autocast where the
+    device computes bf16 natively (precision=auto), no gradients."""
+    bf16 = native_bf16(args.device)
+    print(f"\n## (i) inference with flip TTA: {args.experiment} network, batch {args.inference_batch_size}, {args.device}, {'bf16' if bf16 else 'fp32'}\n")
     cfg = compose_train(f"experiment={args.experiment}")
     net = instantiate(cfg.model).to(args.device).eval().to(memory_format=torch.channels_last)
     image = torch.rand(args.inference_batch_size, len(cfg.data.channels), 128, 128, device=args.device).contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
-        with torch.inference_mode(), torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             net(image)
             net(image.flip(-1))
 

@@ -245,8 +245,8 @@ def test_best_val_score_equals_the_out_of_fold_score_of_predict(synthetic_dir, t
 
 
 def test_with_weight_averaging_checkpoints_and_prediction_hold_the_averaged_weights_validation_scored(synthetic_dir, tmp_path):
-    """callbacks.ema: val/score is the averaged network's, best.ckpt stores it as the network
-    (the raw weights beside it, for resuming), and predict scores exactly that network."""
+    """callbacks.ema: val/score is the averaged network's, each checkpoint stores it as the
+    network (the raw weights beside it, for resuming), and predict scores exactly that one."""
     from hydra.core.hydra_config import HydraConfig
 
     from salt.rundir import read_metrics_csv
@@ -257,20 +257,21 @@ def test_with_weight_averaging_checkpoints_and_prediction_hold_the_averaged_weig
     whole_validation = [o for o in QUICK_RUN if "limit_val_batches" not in o]
     ema = "callbacks.ema={_target_: pytorch_lightning.callbacks.EMAWeightAveraging, decay: 0.5}"
     try:
-        train(compose("train", *base, *whole_validation, "fold=0", "trainer.max_epochs=2", ema, run_dir=run))
+        train(compose("train", *base, *whole_validation, "fold=0", "trainer.max_epochs=3", ema, run_dir=run))
     finally:
         HydraConfig.instance().cfg = None
-    checkpoint = read_checkpoint(run / "checkpoints" / "best.ckpt")
-    averaged, raw = network_state(run / "checkpoints" / "best.ckpt"), checkpoint["current_model_state"]
+    # The last epoch's: after more than one step the average differs from the raw weights.
+    checkpoint = read_checkpoint(run / "checkpoints" / "last.ckpt")
+    averaged, raw = network_state(run / "checkpoints" / "last.ckpt"), checkpoint["current_model_state"]
     assert any(not torch.equal(averaged[name], raw[f"net.{name}"]) for name in averaged if averaged[name].is_floating_point())
-    best = read_metrics_csv(run / "metrics" / "metrics.csv")["val/score_best"][-1][1]
+    last = read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"][-1][1]
     trained = OmegaConf.load(run / "config.yaml")
     cfg = compose(
-        "predict", f"runs=[{run}]", f"out={tmp_path / 'out'}", f"paths.cache_dir={tmp_path / 'cache'}", "test=false",
+        "predict", f"runs=[{run}]", "checkpoint=last", f"out={tmp_path / 'out'}", f"paths.cache_dir={tmp_path / 'cache'}", "test=false",
         "postprocess=none", "pictures.largest=0", "tta.hflip=false", "precision=32", "channels_last=false",
         f"thresholds.mask={trained.thresholds.mask}", f"thresholds.empty={trained.thresholds.empty}",
     )
-    assert predict(cfg, log=lambda line: None).oof_score_before == pytest.approx(best, abs=1e-6)
+    assert predict(cfg, log=lambda line: None).oof_score_before == pytest.approx(last, abs=1e-6)
 
 
 def test_out_of_fold_uses_only_the_models_that_did_not_train_on_a_tile(runs, tmp_path):
