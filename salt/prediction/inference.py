@@ -67,9 +67,14 @@ class InferenceSettings:
         return torch.device(self.device)
 
     @property
+    def resolved_precision(self) -> str:
+        """"32" or "bf16": `precision` with `auto` resolved for the device."""
+        return inference_precision(self.precision, self.torch_device)
+
+    @property
     def bf16(self) -> bool:
-        """Whether the networks run under bf16 autocast (`precision`, `auto` resolved)."""
-        return inference_precision(self.precision, self.torch_device) == "bf16"
+        """Whether the networks run under bf16 autocast."""
+        return self.resolved_precision == "bf16"
 
 
 def input_padding(padding: PaddingSettings, crop: str, multiple: int = SIZE_MULTIPLE) -> PaddingSettings:

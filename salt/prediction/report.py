@@ -40,7 +40,7 @@ def build_report(
         "inference": {
             "crop": settings.crop,
             "hflip": settings.hflip,
-            "precision": "bf16" if settings.bf16 else "32",
+            "precision": settings.resolved_precision,
             "channels_last": settings.channels_last,
             "batch_size": settings.batch_size,
             "device": str(settings.torch_device),

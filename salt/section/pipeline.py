@@ -71,7 +71,7 @@ def section(cfg: DictConfig, *, log: Callable[[str], None] = print) -> SectionRe
 
     runs = find_runs([cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or []), str(cfg.checkpoint))
     models = [SectionModel.from_run(run) for run in runs]
-    log(f"{len(models)} run(s): {', '.join(model.name for model in models)}; device {inference.torch_device}, precision {'bf16' if inference.bf16 else '32'}, flip TTA {'on' if inference.hflip else 'off'}")
+    log(f"{len(models)} run(s): {', '.join(model.name for model in models)}; device {inference.torch_device}, precision {inference.resolved_precision}, flip TTA {'on' if inference.hflip else 'off'}")
 
     probability = np.empty((height, width), dtype=np.float16)
     predicted = predict_section(data.values, models, settings, inference, out=probability, log=log)
@@ -106,7 +106,7 @@ def section(cfg: DictConfig, *, log: Callable[[str], None] = print) -> SectionRe
         "tta": inference.hflip,
         "crop": inference.crop,
         "device": str(inference.torch_device),
-        "precision": "bf16" if inference.bf16 else "32",
+        "precision": inference.resolved_precision,
         "seconds": round(predicted.seconds, 3),
         "total_seconds": round(time.perf_counter() - start, 3),
         "windows_per_second": round(rate, 3),
