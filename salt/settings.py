@@ -6,6 +6,12 @@ their defaults the defaults, written once. `settings_from_block` reads a block o
 composed config (or a plain dict from Python) into it: an unknown key (a typo, a key of
 another version), a missing required key or a value of the wrong type stops with one line
 naming the key, never a bare KeyError or ValueError and never a silently ignored setting.
+
+The defaults reach the configs from the same dataclass: `store_schema(group,
+defaults_block(cls))`, called beside the class, registers them in Hydra's ConfigStore as
+`<group>/schema`, and the YAML presets of the group select it and set only what differs. A
+command must import the module of each schema its config composes before Hydra composes it
+(tests/test_settings.py starts every command in a fresh interpreter to check).
 """
 
 from __future__ import annotations
@@ -98,3 +104,56 @@ def checked_value(value: Any, hint: Any, key: str) -> Any:
         inner = args[1] if len(args) == 2 else Any
         return {name: checked_value(item, inner, f"{key}.{name}") for name, item in value.items()}
     raise TypeError(f"{key}: settings annotation {hint!r} is not supported")
+
+
+
+def defaults_block(cls: type, keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The defaults of the dataclass `cls` as a config block (fields without one left out).
+
+    keys: {field: dotted config key} for fields whose key differs from their name (e.g.
+    ``{"hflip": "tta.hflip"}``); the block is nested accordingly.
+    """
+    block: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            continue
+        *parents, leaf = (keys or {}).get(f.name, f.name).split(".")
+        node = block
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return block
+
+
+def settings_at_keys(cls: type[Settings], cfg: DictConfig | Mapping[str, Any], keys: Mapping[str, str]) -> Settings:
+    """`cls` from a config whose keys are the fields' names, or the dotted keys `keys` maps
+    them to (as `defaults_block` writes them); keys not in `cfg` keep the field's default, a
+    wrong type is one line naming the config key."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(dict(cfg))
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = keys.get(f.name, f.name)
+        value = OmegaConf.select(cfg, key, default=dataclasses.MISSING)
+        if value is dataclasses.MISSING:
+            continue
+        if isinstance(value, DictConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+        values[f.name] = checked_value(value, hints[f.name], key)
+    return cls(**values)
+
+
+def store_schema(group: str, block: Mapping[str, Any]) -> None:
+    """Register `block` in Hydra's ConfigStore as `<group>/schema`: the one place a group's
+    defaults are written (they come from its settings dataclass, `defaults_block`). The YAML
+    presets of the group select it first in their defaults list and override only what
+    differs; Hydra then knows every key, so `group.key=value` works from the command line
+    for keys no preset mentions."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group=group, name="schema", node=dict(block))

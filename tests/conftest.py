@@ -82,6 +82,8 @@ def compose_train(tmp_path, synthetic_dir):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    import salt.training.run  # noqa: F401  registers the schemas train.yaml composes, as train.py does
+
     def _compose(*overrides: str, fast: bool = True, run_dir: Path | None = None):
         base = [
             "data=synthetic",

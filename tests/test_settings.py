@@ -1,7 +1,12 @@
 """Every settings block is read by one strict rule (`salt.settings.settings_from_block`)."""
 
+import subprocess
+import sys
+
 import pytest
 from omegaconf import OmegaConf
+
+from conftest import REPO
 
 from salt.data.prepared import PaddingSettings
 from salt.errors import SaltError
@@ -133,3 +138,58 @@ def test_experiment_files_set_only_what_differs_from_the_groups_they_select():
             if given == value:
                 repeats.append(f"{path.name}: {key}={value!r}")
     assert not repeats, "values the selected groups already give:\n" + "\n".join(repeats)
+
+
+def schema_blocks():
+    """(YAML files, the key under which they lie over a schema, the schema's defaults)."""
+    from salt import CONF_DIR
+    from salt.prediction.inference import INFERENCE_KEYS, InferenceSettings
+    from salt.section.inference import SECTION_KEYS, SectionSettings
+    from salt.settings import defaults_block
+
+    inference = defaults_block(InferenceSettings, INFERENCE_KEYS)
+    return [
+        (sorted((CONF_DIR / "assembly").glob("*.yaml")), "", defaults_block(AssemblySettings)),
+        ([CONF_DIR / "folds" / "mosaic.yaml"], "assembly", defaults_block(AssemblySettings)),
+        (sorted((CONF_DIR / "data").glob("*.yaml")), "padding", defaults_block(PaddingSettings)),
+        (sorted((CONF_DIR / "postprocess").glob("*.yaml")), "", defaults_block(PostprocessSettings)),
+        ([CONF_DIR / "predict.yaml"], "", inference),
+        ([CONF_DIR / "section.yaml"], "", {**inference, **defaults_block(SectionSettings, SECTION_KEYS)}),
+        ([CONF_DIR / "section.yaml"], "segy", defaults_block(SegySlice)),
+    ]
+
+
+def test_presets_set_only_what_differs_from_the_defaults_of_their_schema():
+    import yaml
+
+    repeats = []
+    for paths, prefix, schema in schema_blocks():
+        assert paths
+        defaults = dict(leaves(schema))
+        for path in paths:
+            block = yaml.safe_load(path.read_text()) or {}
+            for part in filter(None, prefix.split(".")):
+                block = block.get(part) or {}
+            repeats += [f"{path.name}: {prefix}.{key}={value!r}".replace(" .", " ") for key, value in leaves(block) if key in defaults and defaults[key] == value]
+    assert not repeats, "values their schema (the settings dataclass) already gives:\n" + "\n".join(repeats)
+
+
+@pytest.mark.parametrize(
+    "command, keys",
+    [
+        pytest.param(["train.py", "folds=mosaic"], ["crop_size: 128", "min_support: 0.34"], id="train"),
+        pytest.param(["predict.py"], ["channels_last: true", "keep: helpful", "hflip: true"], id="predict"),
+        pytest.param(["-m", "salt.section"], ["iline_byte: 189", "band_windows: 256", "mask: 0.5", "precision: '32'"], id="section"),
+        pytest.param(["-m", "salt.mosaic"], ["crop_size: 128", "max_ratio: 0.65"], id="mosaic"),
+        pytest.param(["-m", "salt.mosaic.render"], ["crop_size: 128", "max_ratio: 0.65"], id="mosaic.render"),
+        pytest.param(["-m", "salt.folds"], ["crop_size: 128", "max_ratio: 0.87"], id="folds"),
+        pytest.param(["-m", "salt.prepare"], ["mask_threshold: 0.7"], id="prepare"),
+    ],
+)
+def test_each_command_composes_its_schemas_in_a_fresh_interpreter(command, keys):
+    """The schemas are registered by the modules of their settings classes; each command must
+    import them before Hydra composes (`--cfg job` prints the composed config and exits)."""
+    done = subprocess.run([sys.executable, *command, "--cfg", "job"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for key in keys:
+        assert key in done.stdout, f"{key!r} not in the config {' '.join(command)} composes"

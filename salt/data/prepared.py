@@ -25,7 +25,7 @@ from salt.data.padding import PADDING_MODES, pad_masks, pad_tiles
 from salt.data.tiles import TileSet, load_split
 from salt.errors import DataError, GeometryError
 from salt.geometry import TileGeometry
-from salt.settings import settings_from_block
+from salt.settings import defaults_block, settings_from_block, store_schema
 
 SPLITS = ("train", "test")
 
@@ -59,6 +59,9 @@ class PaddingSettings:
     def from_config(cls, padding: DictConfig | dict) -> PaddingSettings:
         # Every key required: a run's config.yaml must say how its tiles were padded.
         return settings_from_block(cls, padding, "data.padding", required=("mode", "size", "crop_size", "mask_threshold"))
+
+
+store_schema("data/padding", defaults_block(PaddingSettings))  # the `padding` block of conf/data/*.yaml
 
 
 @dataclass(frozen=True)

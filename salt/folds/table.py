@@ -15,11 +15,13 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from salt.data.cache import ArrayCache
+from salt.data.prepared import PaddingSettings  # noqa: F401  registers data/padding/schema, which the configs compose
 from salt.data.tables import read_table
 from salt.data.tiles import load_split
 from salt.errors import DataError, SaltError
 from salt.files import atomic_file
 from salt.folds.assign import mosaic_folds, random_folds
+from salt.mosaic.build import AssemblySettings  # also registers assembly/schema (folds=mosaic)
 from salt.settings import settings_from_block
 
 FOLD_KINDS = ("mosaic", "random")
@@ -122,7 +124,7 @@ def make_folds(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """The fold table of a data dir's train tiles (mosaics from `cache_dir` when given)."""
-    from salt.mosaic import AssemblySettings, assemble_dataset, mosaics_for
+    from salt.mosaic import assemble_dataset, mosaics_for
 
     start = time.perf_counter()
     train = load_split(data_dir, "train")
@@ -150,7 +152,6 @@ def folds_for(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """`make_folds`, cached under `cache_dir` by the data files' identity and the settings."""
-    from salt.mosaic import AssemblySettings
     from salt.mosaic.dataset import data_fingerprint
 
     cache = ArrayCache(cache_dir, forbid_inside=[data_dir])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from salt.data.prepared import PaddingSettings  # noqa: F401  registers data/padding/schema (mosaic.yaml composes data: tgs)
 from salt.errors import exit_on_error
 from salt.mosaic.dataset import table_from_config, write_mosaics
 

@@ -18,7 +18,7 @@ from salt.mosaic.assembly import Layout, assemble
 from salt.mosaic.edges import BOTTOM, DIRECTIONS, near_constant_tiles, side_descriptors
 from salt.mosaic.evidence import JoinRules, SeamEvidence, closed_squares
 from salt.mosaic.matching import best_matches, candidate_links
-from salt.settings import settings_from_block
+from salt.settings import defaults_block, settings_from_block, store_schema
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ class AssemblySettings:
     @property
     def rules(self) -> JoinRules:
         return JoinRules(self.max_distance, self.max_ratio, self.mutual, self.squares, self.min_support)
+
+
+store_schema("assembly", defaults_block(AssemblySettings))  # conf/assembly/*.yaml build on it
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from salt.geometry import TileGeometry
 from salt.precision import inference_precision
 from salt.models import SIZE_MULTIPLE
 from salt.data.prepared import PaddingSettings, PreparedTiles
+from salt.settings import defaults_block, store_schema
 
 CROPS = ("center", "full")
 PRECISIONS = ("32", "bf16", "auto")
@@ -75,6 +76,11 @@ class InferenceSettings:
     def bf16(self) -> bool:
         """Whether the networks run under bf16 autocast."""
         return self.resolved_precision == "bf16"
+
+
+# Where conf/predict.yaml and section.yaml keep the fields not named by their own key.
+INFERENCE_KEYS = {"hflip": "tta.hflip"}
+store_schema("inference", defaults_block(InferenceSettings, INFERENCE_KEYS))  # predict.yaml, section.yaml
 
 
 def input_padding(padding: PaddingSettings, crop: str, multiple: int = SIZE_MULTIPLE) -> PaddingSettings:

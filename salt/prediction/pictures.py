@@ -20,7 +20,8 @@ from salt.data.tiles import TileSet
 from salt.errors import SaltError
 from salt.files import atomic_file
 from salt.geometry import TILE_SIZE
-from salt.mosaic.render import MosaicPicture, render
+from salt.mosaic.render import MosaicPicture, chosen_mosaics, load_tiles, render
+from salt.prediction.splits import SplitMasks
 
 ADDED = np.array((0, 220, 255), dtype=np.float32)  # yellow, BGR
 REMOVED = np.array((255, 0, 255), dtype=np.float32)  # magenta, BGR
@@ -108,3 +109,27 @@ def write_mosaic_pictures(
                 raise SaltError(f"{path}: could not write the picture")
         written.append(path)
     return written
+
+
+def prediction_pictures(
+    table: pd.DataFrame,
+    data_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    truth: Mapping[str, np.ndarray],
+    splits: Sequence[SplitMasks | None],
+    *,
+    largest: int,
+    ids: Sequence[int] = (),
+    scale: float = 1.0,
+) -> list[Path]:
+    """The pictures of `predict`: the `largest` mosaics of `table` (or those of `ids`) with
+    the truth of train tiles and each split's predictions before and after post-processing."""
+    before: dict[str, np.ndarray] = {}
+    after: dict[str, np.ndarray] = {}
+    for masks in splits:
+        if masks is not None:
+            for i in np.flatnonzero(masks.covered):
+                before[masks.ids[i]], after[masks.ids[i]] = masks.before[i], masks.after[i]
+    mosaic_ids = chosen_mosaics(table, largest, list(ids))
+    tiles = load_tiles(data_dir, histogram_match=True)
+    return write_mosaic_pictures(table, tiles, mosaic_ids, out_dir, truth=truth, before=before, after=after, scale=scale)

@@ -33,15 +33,15 @@ from salt.errors import SaltError
 from salt.masks import all_salt
 from salt.mosaic import AssemblySettings, mosaics_for, read_mosaics
 from salt.prediction.ensemble import PreparedSplits, ensemble_means, split_ids
-from salt.prediction.inference import InferenceSettings
-from salt.prediction.pictures import write_mosaic_pictures
+from salt.prediction.inference import INFERENCE_KEYS, InferenceSettings
+from salt.prediction.pictures import prediction_pictures
 from salt.prediction.postprocess import PostprocessSettings, Rule, apply_rule
 from salt.prediction.postprocess.grid import MosaicGrid, TileMasks
 from salt.prediction.postprocess.measure import measure_groups, measure_rules
 from salt.prediction.report import build_report, write_report
 from salt.prediction.runs import Run, find_runs
 from salt.prediction.splits import SplitMasks, SplitMeans, binarise, choose_thresholds, empty_baseline, split_score
-from salt.settings import settings_from_block
+from salt.settings import settings_at_keys
 from salt.submission import decode_rles, read_rles, write_submission
 
 
@@ -160,7 +160,10 @@ def predict(cfg: DictConfig, *, log: Callable[[str], None] = print) -> Predictio
     clock.done("write submissions", f"submission {submission}, out-of-fold masks {oof_submission}")
     pictures: list[Path] | None = None
     if pictures_wanted and table is not None and len(table):
-        pictures = _pictures(cfg, table, job.data_dir, job.out, job.train_ids, job.truth, oof, test)
+        pictures = prediction_pictures(
+            table, job.data_dir, job.out / "pictures", dict(zip(job.train_ids.tolist(), job.truth)), [oof, test],
+            largest=int(cfg.pictures.largest), ids=list(cfg.pictures.get("ids") or []), scale=float(cfg.pictures.scale),
+        )
         clock.done("pictures", f"{len(pictures)} mosaic picture(s) in {job.out / 'pictures'}")
 
     outputs = {"submission": submission, "out-of-fold masks": oof_submission, "pictures": None if pictures is None else job.out / "pictures"}
@@ -208,9 +211,7 @@ def predict_runs(runs: Sequence[str | os.PathLike], *overrides: str, log: Callab
 
 def inference_settings(cfg: DictConfig) -> InferenceSettings:
     """The top-level keys of conf/predict.yaml (or section.yaml) that say how networks run."""
-    block = {name: cfg[name] for name in ("crop", "batch_size", "num_workers", "device", "precision", "channels_last") if name in cfg}
-    block["hflip"] = cfg.tta.hflip
-    return settings_from_block(InferenceSettings, block, "")
+    return settings_at_keys(InferenceSettings, cfg, INFERENCE_KEYS)
 
 
 def shared_data_dir(runs: list[Run], override: str | None) -> Path:
@@ -291,25 +292,3 @@ def _mosaic_table(post: PostprocessSettings, data_dir: Path, cache_dir: Path) ->
     if post.mosaics:
         return read_mosaics(post.mosaics)
     return mosaics_for(data_dir, cache_dir, AssemblySettings.from_config(post.assembly), log=lambda line: None)
-
-
-def _pictures(cfg: DictConfig, table: pd.DataFrame, data_dir: Path, out: Path, train_ids, truth, oof: SplitMasks | None, test: SplitMasks | None) -> list[Path]:
-    from salt.mosaic.render import chosen_mosaics, load_tiles
-
-    before: dict[str, np.ndarray] = {}
-    after: dict[str, np.ndarray] = {}
-    for masks in (oof, test):
-        if masks is not None:
-            for i in np.flatnonzero(masks.covered):
-                before[masks.ids[i]], after[masks.ids[i]] = masks.before[i], masks.after[i]
-    mosaic_ids = chosen_mosaics(table, int(cfg.pictures.largest), list(cfg.pictures.get("ids") or []))
-    return write_mosaic_pictures(
-        table,
-        load_tiles(data_dir, histogram_match=True),
-        mosaic_ids,
-        out / "pictures",
-        truth=dict(zip(train_ids.tolist(), truth)),
-        before=before,
-        after=after,
-        scale=float(cfg.pictures.scale),
-    )

@@ -28,6 +28,7 @@ from salt.prediction.ensemble import EnsembleMean
 from salt.prediction.inference import InferenceSettings, input_padding, predict_tiles
 from salt.prediction.runs import Run, load_network
 from salt.section.windows import BandBlender, WindowGrid, cut_windows, no_data, section_range
+from salt.settings import defaults_block, store_schema
 
 # none: blend the probabilities as they are; empty_head: a window whose empty-tile head
 # says "no salt" contributes probability 0; tile: salt.masks.tile_masks as in the
@@ -93,6 +94,11 @@ class SectionSettings:
     def depth_of(self, top: int) -> float:
         """The depth of a window whose first row is `top`."""
         return float(self.depth_top + self.depth_per_sample * (top + TILE_SIZE // 2))
+
+
+# Where conf/section.yaml keeps the fields not named by their own key.
+SECTION_KEYS = {"mask_threshold": "thresholds.mask", "empty_threshold": "thresholds.empty", "depth_top": "depth.top", "depth_per_sample": "depth.per_sample"}
+store_schema("section_windows", defaults_block(SectionSettings, SECTION_KEYS))  # conf/section.yaml
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from salt.errors import SaltError
 from salt.prediction.pipeline import inference_settings
 from salt.prediction.runs import find_runs
 from salt.section import outputs
-from salt.section.inference import SectionModel, SectionSettings, predict_section
+from salt.section.inference import SECTION_KEYS, SectionModel, SectionSettings, predict_section
 from salt.section.reader import SegySlice, read_section
 from salt.section.windows import WindowGrid
+from salt.settings import settings_at_keys
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,7 @@ class SectionResult:
 
 
 def section_settings(cfg: DictConfig) -> SectionSettings:
-    return SectionSettings(
-        stride=cfg.stride,
-        window_rule=str(cfg.window_rule),
-        mask_threshold=float(cfg.thresholds.mask),
-        empty_threshold=float(cfg.thresholds.empty),
-        depth_top=float(cfg.depth.top),
-        depth_per_sample=float(cfg.depth.per_sample),
-        no_data=bool(cfg.no_data),
-        band_windows=int(cfg.band_windows),
-        progress_every=float(cfg.progress_every),
-    )
+    return settings_at_keys(SectionSettings, cfg, SECTION_KEYS)
 
 
 def section(cfg: DictConfig, *, log: Callable[[str], None] = print) -> SectionResult:

@@ -32,7 +32,7 @@ import numpy as np
 from salt.data.tables import describe_os_error
 from salt.errors import DataError, SaltError
 from salt.geometry import TILE_SIZE
-from salt.settings import settings_from_block
+from salt.settings import defaults_block, settings_from_block, store_schema
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
@@ -73,6 +73,9 @@ class SegySlice:
     @classmethod
     def from_config(cls, block) -> SegySlice:
         return settings_from_block(cls, block, "segy")
+
+
+store_schema("segy", defaults_block(SegySlice))  # the `segy` block of conf/section.yaml
 
 
 @dataclass(frozen=True)

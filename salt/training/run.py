@@ -15,8 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from salt import rundir
+from salt.data.prepared import PaddingSettings  # noqa: F401  registers data/padding/schema, composed by train.yaml
 from salt.errors import SaltError
 from salt.files import atomic_file
+from salt.mosaic.build import AssemblySettings  # noqa: F401  registers assembly/schema (folds=mosaic)
 from salt.precision import trainer_device, trainer_precision
 from salt.training.checkpoints import (
     AtomicCheckpointIO,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from salt.data.prepared import PaddingSettings  # noqa: F401  registers data/padding/schema (mosaic.yaml composes data: tgs)
 from salt.errors import SaltError, exit_on_error
 from salt.mosaic.dataset import read_mosaics, table_from_config
 from salt.mosaic.render import chosen_mosaics, load_tiles, render_mosaics

@@ -35,7 +35,7 @@ from salt.prediction.postprocess.gaps import fill_column_gaps
 from salt.prediction.postprocess.grid import NO_TILE, MosaicGrid, TileMasks
 from salt.prediction.postprocess.holes import fill_holes
 from salt.prediction.postprocess.vertical import copy_vertical_down, copy_vertical_up
-from salt.settings import settings_from_block
+from salt.settings import defaults_block, settings_from_block, store_schema
 
 RULES: dict[str, Callable[..., int]] = {
     "fill_holes": fill_holes,
@@ -105,6 +105,9 @@ class PostprocessSettings:
                 ) from None
             rules.append(Rule(name, partial(rule, **params)))
         return rules
+
+
+store_schema("postprocess", defaults_block(PostprocessSettings))  # conf/postprocess/*.yaml build on it
 
 
 def apply_rule(rule: Rule, tiles: TileMasks) -> int:
