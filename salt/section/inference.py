@@ -60,12 +60,20 @@ class SectionSettings:
     """How a section is cut, blended and binarised: keys of conf/section.yaml.
 
     stride: samples between window origins, 1..101 (101: no overlap).
-    window_rule: one of `WINDOW_RULES`, applied to each window's ensemble mean before blending.
+    window_rule: one of `WINDOW_RULES`, applied to each window's ensemble mean before
+        blending: "none" (the default: the empty-tile head and the all-salt rule fix how
+        competition tiles were labelled and scored; on a section they would cut holes at
+        window edges and erase salt bodies wider than a window), "empty_head" (a window the
+        head calls empty adds probability 0), "tile" (`salt.masks.tile_masks`: the head, and
+        windows predicted all salt emptied, as for the competition).
     mask_threshold: a sample is salt where the blended P(salt) exceeds it.
     empty_threshold: the empty-tile head's threshold for window_rule empty_head / tile.
     depth_top, depth_per_sample: the depth fed to the ``depth`` channel of a window is
         depth_top + depth_per_sample × (row of the window's centre sample).
-    no_data: samples in flat regions (one value over 5×5 samples) get probability 0.
+    no_data: samples in flat regions (one value over 5×5 samples: muted or missing traces,
+        padding, gaps) get probability 0. Networks trained on competition tiles read
+        featureless windows as salt (salt interiors are the quietest part of a section);
+        there is no data there.
     band_windows: windows padded and predicted together (bounds memory on wide sections).
     progress_every: seconds between progress lines (0: none).
     """
