@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import matplotlib
@@ -65,6 +66,20 @@ class TrainingCurves(pl.Callback):
         metrics = Path(csv_logger.log_dir) / "metrics.csv"
         if metrics.is_file():
             plot_training_curves(read_metrics_csv(metrics), Path(trainer.default_root_dir) / self.filename, title=Path(trainer.default_root_dir).as_posix())
+
+
+class EpochMinutes(pl.Callback):
+    """Logs `time/epoch_minutes`: the wall time from the end of one epoch to the end of the
+    next (training steps, validation and the previous epoch's checkpoints), so a run's curve
+    can be read against the clock and a time budget's plan checked against what happened."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        now = time.perf_counter()
+        pl_module.log("time/epoch_minutes", (now - self._last) / 60)
+        self._last = now
 
 
 def overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:

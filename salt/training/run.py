@@ -20,6 +20,7 @@ from salt.errors import SaltError
 from salt.files import atomic_file
 from salt.mosaic.build import AssemblySettings  # noqa: F401  registers assembly/schema (folds=mosaic)
 from salt.precision import trainer_device, trainer_precision
+from salt.training.budget import EpochPlan, TimeBudget
 from salt.training.checkpoints import (
     AtomicCheckpointIO,
     CheckpointError,
@@ -115,14 +116,20 @@ class WriteRunRecord(pl.Callback):
     leaves the previous record."""
 
     def __init__(self, cfg: DictConfig, out: Path) -> None:
-        self.text, self.out = OmegaConf.to_yaml(cfg, resolve=True), out
+        self.cfg, self.out = cfg, out
         self.fold = int(cfg.fold)
+        self.written = False
+
+    def write_config(self) -> None:
+        # Rendered when written, so a time budget's planned epochs are what the record says.
+        with atomic_file(self.out / rundir.CONFIG) as tmp:
+            tmp.write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+        self.written = True
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        with atomic_file(self.out / rundir.CONFIG) as tmp:
-            tmp.write_text(self.text)
+        self.write_config()
         data = trainer.datamodule
         if data is not None and getattr(data, "fold_fingerprint", None) is not None:
             rundir.write_validation_ids(self.out, data.validation_ids.tolist(), fold=self.fold, fingerprint=data.fold_fingerprint)
@@ -151,6 +158,13 @@ def scheduler_factory(cfg: DictConfig) -> tuple[Callable[..., object] | None, st
     if interval not in ("epoch", "step"):
         raise SaltError(f"scheduler.interval={interval}: must be epoch or step")
     return hydra.utils.instantiate(settings), interval
+
+
+def record_plan(cfg: DictConfig, plan: EpochPlan) -> None:
+    """A time budget's epochs go into the run's config.yaml in place of the configured ones."""
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = plan.max_epochs
+        cfg.low_resolution_epochs = plan.low_resolution_epochs
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -194,7 +208,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         load_initial_weights(module, cfg.init_checkpoint)
 
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(WriteRunRecord(cfg, out))
+    record = WriteRunRecord(cfg, out)
+    if cfg.get("budget_minutes") is not None:
+
+        def on_plan(plan: EpochPlan) -> None:
+            record_plan(cfg, plan)
+            for lg in loggers:  # the dashboards show the epochs the run trains, not the configured ones
+                lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            if record.written:  # re-planned during the run
+                record.write_config()
+
+        callbacks.append(TimeBudget(cfg.budget_minutes, resuming=resume is not None, on_plan=on_plan))
+    callbacks.append(record)
     loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     if resume:
         log.info("resuming from %s", ckpt_path)

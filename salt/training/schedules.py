@@ -5,9 +5,38 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LRScheduler
 
 from salt.errors import SaltError
+
+
+class WarmupCosine(LRScheduler):
+    """Linear warm-up from ~0 to the optimiser's lr over `warmup_steps`, then a half cosine
+    down to `final_fraction` of it at `total_steps`, stepped once per optimiser step.
+
+    `retarget` moves the end of the run (a time budget re-planning its epochs) without
+    touching the warm-up; the lengths are kept in the scheduler's state, so a resumed run
+    follows the schedule it was on.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, total_steps: int, warmup_steps: int, final_fraction: float, last_epoch: int = -1) -> None:
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.final_fraction = float(final_fraction)
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return self.final_fraction + (1 - self.final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def get_lr(self) -> list[float]:
+        return [base * self.factor(self.last_epoch) for base in self.base_lrs]
+
+    def retarget(self, total_steps: int) -> None:
+        """End the decay at `total_steps` instead; the warm-up stays as it was."""
+        self.total_steps = max(int(total_steps), self.warmup_steps + 1)
 
 
 def warmup_cosine(
@@ -16,7 +45,7 @@ def warmup_cosine(
     total_steps: int,
     warmup_fraction: float = 0.03,
     final_fraction: float = 0.01,
-) -> LambdaLR:
+) -> WarmupCosine:
     """Linear warm-up from ~0 to the optimiser's lr over the first `warmup_fraction` of the
     steps, then a half cosine down to `final_fraction` of it at the last step.
 
@@ -33,11 +62,4 @@ def warmup_cosine(
     if not 0.0 <= final_fraction <= 1.0:
         raise SaltError(f"scheduler.final_fraction={final_fraction}: must lie in [0, 1]")
     warmup = max(1, round(warmup_fraction * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return LambdaLR(optimizer, factor)
+    return WarmupCosine(optimizer, total_steps=total_steps, warmup_steps=warmup, final_fraction=final_fraction)
