@@ -43,6 +43,8 @@ def test_plan_takes_the_most_epochs_that_fit_with_the_share_at_half_resolution()
 def test_a_budget_shorter_than_one_epoch_plans_nothing_and_the_run_says_so(compose_train, tmp_path, monkeypatch):
     times = StepTimes(full=2.0, low=1.0, validation=0.5)
     assert plan_epochs(20.0, times, train_batches=10, val_batches=2, low_share=0.0) is None
+    with pytest.raises(SaltError, match="an epoch would take no time"):
+        plan_epochs(20.0, times, train_batches=0, val_batches=0, low_share=0.5)
     # A full-resolution first epoch: 2 × 20 + 5 = 45 s, 45 / 0.88 s on the clock = 0.9 min.
     monkeypatch.setattr(budget, "measure_step_times", lambda module, **options: StepTimes(full=20.0, low=10.0, validation=5.0))
     with pytest.raises(SaltError, match=r"^budget_minutes=0.5: one epoch takes about 0\.9 min on this machine"):

@@ -10,7 +10,7 @@ built for that length, so the run ends its cosine decay inside the budget instea
 cut off mid-schedule.
 
 Timed steps are a noisy guide on a shared machine (the same full-resolution step measured
-1.1 to 1.7 s within half an hour on one 2-core VM), so the plan is made again from the
+1.1 to 1.7 s within 40 minutes on one idle 2-core VM), so the plan is made again from the
 clock at the end of the first epoch and of the first full-resolution epoch: the epochs
 still to come are estimated from those, the count of epochs (and, while the run is still
 at half resolution, of half-resolution epochs) is set to what fits the time left, and the
@@ -81,6 +81,8 @@ def plan_epochs(seconds: float, times: StepTimes, *, train_batches: int, val_bat
         raise ValueError(f"low_share={low_share}: must lie in [0, 1]")
     low_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=True)
     full_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=False)
+    if min(low_epoch, full_epoch) <= 0:
+        raise SaltError("budget_minutes: an epoch would take no time (no training batches?), so no count of them fits a budget")
     plan = None
     epochs = 1
     while True:
@@ -101,6 +103,8 @@ def replan_epochs(seconds: float, *, done: int, low_fixed: int | None, low_epoch
     for the epochs still to come. At least `done` epochs: the run stops after this one
     when no further epoch fits.
     """
+    if min(low_epoch, full_epoch) <= 0:
+        raise ValueError(f"epochs of {low_epoch} s and {full_epoch} s: must take some time")
     plan = EpochPlan(done, done if low_fixed is None else low_fixed, 0.0)
     epochs = done + 1
     while True:
