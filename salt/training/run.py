@@ -116,14 +116,23 @@ class WriteRunRecord(pl.Callback):
     leaves the previous record."""
 
     def __init__(self, cfg: DictConfig, out: Path) -> None:
-        self.cfg, self.out = cfg, out
+        # Resolved here: `${hydra:...}` values resolve only in the process Hydra started, not
+        # in the ranks a multi-process strategy spawns.
+        self.cfg, self.out = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)), out
         self.fold = int(cfg.fold)
         self.written = False
 
+    def record_plan(self, plan: EpochPlan) -> None:
+        """A time budget's epochs in place of the configured ones; the record is rewritten
+        when the run re-plans after writing it."""
+        self.cfg.trainer.max_epochs = plan.max_epochs
+        self.cfg.low_resolution_epochs = plan.low_resolution_epochs
+        if self.written:
+            self.write_config()
+
     def write_config(self) -> None:
-        # Rendered when written, so a time budget's planned epochs are what the record says.
         with atomic_file(self.out / rundir.CONFIG) as tmp:
-            tmp.write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+            tmp.write_text(OmegaConf.to_yaml(self.cfg))
         self.written = True
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -158,13 +167,6 @@ def scheduler_factory(cfg: DictConfig) -> tuple[Callable[..., object] | None, st
     if interval not in ("epoch", "step"):
         raise SaltError(f"scheduler.interval={interval}: must be epoch or step")
     return hydra.utils.instantiate(settings), interval
-
-
-def record_plan(cfg: DictConfig, plan: EpochPlan) -> None:
-    """A time budget's epochs go into the run's config.yaml in place of the configured ones."""
-    with open_dict(cfg):
-        cfg.trainer.max_epochs = plan.max_epochs
-        cfg.low_resolution_epochs = plan.low_resolution_epochs
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -212,11 +214,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("budget_minutes") is not None:
 
         def on_plan(plan: EpochPlan) -> None:
-            record_plan(cfg, plan)
+            record.record_plan(plan)
             for lg in loggers:  # the dashboards show the epochs the run trains, not the configured ones
-                lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-            if record.written:  # re-planned during the run
-                record.write_config()
+                lg.log_hyperparams(OmegaConf.to_container(record.cfg))
 
         callbacks.append(TimeBudget(cfg.budget_minutes, resuming=resume is not None, on_plan=on_plan))
     callbacks.append(record)
