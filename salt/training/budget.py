@@ -77,21 +77,12 @@ def epoch_seconds(times: StepTimes, *, train_batches: int, val_batches: int, low
 def plan_epochs(seconds: float, times: StepTimes, *, train_batches: int, val_batches: int, low_share: float) -> EpochPlan | None:
     """The most epochs whose estimated time fits in `seconds`, `round(low_share × epochs)`
     of them at half resolution (the first ones); None when not even one fits."""
-    if not 0.0 <= low_share <= 1.0:
-        raise ValueError(f"low_share={low_share}: must lie in [0, 1]")
     low_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=True)
     full_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=False)
     if min(low_epoch, full_epoch) <= 0:
         raise SaltError("budget_minutes: an epoch would take no time (no training batches?), so no count of them fits a budget")
-    plan = None
-    epochs = 1
-    while True:
-        low = round(low_share * epochs)
-        total = low * low_epoch + (epochs - low) * full_epoch
-        if total > seconds:
-            return plan
-        plan = EpochPlan(epochs, low, total / 60)
-        epochs += 1
+    plan = replan_epochs(seconds, done=0, low_fixed=None, low_epoch=low_epoch, full_epoch=full_epoch, low_share=low_share)
+    return plan if plan.max_epochs > 0 else None
 
 
 def replan_epochs(seconds: float, *, done: int, low_fixed: int | None, low_epoch: float, full_epoch: float, low_share: float) -> EpochPlan:
@@ -103,6 +94,8 @@ def replan_epochs(seconds: float, *, done: int, low_fixed: int | None, low_epoch
     for the epochs still to come. At least `done` epochs: the run stops after this one
     when no further epoch fits.
     """
+    if not 0.0 <= low_share <= 1.0:
+        raise ValueError(f"low_share={low_share}: must lie in [0, 1]")
     if min(low_epoch, full_epoch) <= 0:
         raise ValueError(f"epochs of {low_epoch} s and {full_epoch} s: must take some time")
     plan = EpochPlan(done, done if low_fixed is None else low_fixed, 0.0)
@@ -273,7 +266,7 @@ class TimeBudget(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Re-plan from the clock after the first epoch of each resolution (module docstring)."""
-        if self.resuming or self.plan is None or not self._clock or trainer.sanity_checking:
+        if not self._clock or trainer.sanity_checking:  # no clock: a resumed run keeps its plan
             return
         now = time.perf_counter()
         took, self._epoch_start = now - self._epoch_start, now
