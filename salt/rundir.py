@@ -17,6 +17,7 @@ warning saying so.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import os
@@ -36,17 +37,34 @@ CHECKPOINTS = "checkpoints"
 
 
 def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning's CSVLogger file -> {metric: [(epoch, value), ...]} (empty cells skipped)."""
-    series: dict[str, list[tuple[int, float]]] = {}
+    """Lightning's CSVLogger file -> {metric: [(epoch, value), ...]} (empty cells skipped).
+
+    Rows logged by step without an epoch (the learning-rate monitor's, at the first step of
+    an epoch) belong to the first epoch whose rows reach their step, or to the epoch after
+    the last one logged (the epoch in progress)."""
     with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            epoch = row.get("epoch")
-            if not epoch:
+        rows = list(csv.DictReader(handle))
+    # The last step each epoch reached, in step order.
+    ends: dict[int, int] = {}
+    for row in rows:
+        if row.get("epoch") and row.get("step"):
+            epoch = int(float(row["epoch"]))
+            ends[epoch] = max(ends.get(epoch, -1), int(float(row["step"])))
+    epochs_by_end = sorted((end, epoch) for epoch, end in ends.items())
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        if row.get("epoch"):
+            epoch = int(float(row["epoch"]))
+        elif row.get("step"):
+            step = int(float(row["step"]))
+            at = bisect.bisect_left(epochs_by_end, (step, -1))
+            epoch = epochs_by_end[at][1] if at < len(epochs_by_end) else max(ends, default=-1) + 1
+        else:
+            continue
+        for name, value in row.items():
+            if name in ("epoch", "step") or value in ("", None):
                 continue
-            for name, value in row.items():
-                if name in ("epoch", "step") or value in ("", None):
-                    continue
-                series.setdefault(name, []).append((int(float(epoch)), float(value)))
+            series.setdefault(name, []).append((epoch, float(value)))
     return series
 
 
