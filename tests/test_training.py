@@ -91,7 +91,27 @@ def test_run_dir_holds_config_checkpoints_metrics_and_curves(compose_train, tmp_
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     series = read_metrics_csv(run / "metrics" / "metrics.csv")
     assert [epoch for epoch, _ in series["val/score"]] == [0, 1]
+    assert [epoch for epoch, _ in series["lr-SGD"]] == [0, 1]  # the curves' learning-rate panel
     assert (run / "training_curves.png").stat().st_size > 10_000
+
+
+def test_metrics_csv_puts_the_learning_rate_logged_by_step_on_its_epoch(tmp_path):
+    # As Lightning's CSVLogger writes a run of 3 steps an epoch: the learning-rate monitor's
+    # rows carry a step and no epoch; the last one belongs to the epoch in progress.
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(
+        "epoch,lr-AdamW,step,train/loss,val/score\n"
+        ",0.1,0,,\n"
+        "0,,2,,0.5\n"
+        "0,,2,1.5,\n"
+        ",0.05,3,,\n"
+        "1,,5,,0.6\n"
+        "1,,5,1.2,\n"
+        ",0.01,6,,\n"
+    )
+    series = read_metrics_csv(csv)
+    assert series["lr-AdamW"] == [(0, 0.1), (1, 0.05), (2, 0.01)]
+    assert series["val/score"] == [(0, 0.5), (1, 0.6)] and series["train/loss"] == [(0, 1.5), (1, 1.2)]
 
 
 def test_same_seed_same_config_same_score(compose_train, tmp_path):
@@ -176,7 +196,44 @@ def test_half_resolution_averages_inputs_and_takes_the_majority_of_masks():
     assert half["mask"].dtype == mask.dtype and half["id"] == ["a"]
 
 
-def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full(compose_train, monkeypatch):
+def test_half_crop_cuts_each_tile_a_window_at_its_own_offset_and_the_mask_with_it():
+    from salt.training.module import half_crop
+
+    generator = torch.Generator().manual_seed(3)
+    image = torch.rand(5, 2, 8, 8).contiguous(memory_format=torch.channels_last)
+    mask = (torch.rand(5, 1, 8, 8) > 0.5).float()
+    half = half_crop({"image": image, "mask": mask, "id": list("abcde")}, generator)
+    # The offsets the generator gives, then the windows cut by plain slicing.
+    rows, cols = torch.randint(0, 5, (2, 5), generator=torch.Generator().manual_seed(3))
+    for tile in range(5):
+        r, c = int(rows[tile]), int(cols[tile])
+        assert torch.equal(half["image"][tile], image[tile, :, r : r + 4, c : c + 4])
+        assert torch.equal(half["mask"][tile], mask[tile, :, r : r + 4, c : c + 4])
+    assert half["image"].shape == (5, 2, 4, 4) and half["id"] == list("abcde")
+    assert len({(int(r), int(c)) for r, c in zip(rows, cols)}) > 1  # not one offset for the batch
+
+
+def test_half_crop_windows_cover_the_crop_uniformly_and_depend_only_on_seed_epoch_batch():
+    from salt.training.module import half_crop, low_resolution_generator
+
+    # A tile whose pixels hold their own row number: a window's first row is its offset.
+    rows = torch.arange(8.0).reshape(1, 1, 8, 1).expand(4000, 1, 8, 8)
+    batch = {"image": rows, "mask": rows}
+    offsets = half_crop(batch, low_resolution_generator(42, 3, 7))["image"][:, 0, 0, 0]
+    counts = torch.bincount(offsets.long(), minlength=5)
+    assert counts[5:].sum() == 0 and counts.min() > 4000 / 5 * 0.85  # offsets 0..4, each about a fifth
+    again = half_crop(batch, low_resolution_generator(42, 3, 7))["image"][:, 0, 0, 0]
+    other = half_crop(batch, low_resolution_generator(42, 3, 8))["image"][:, 0, 0, 0]
+    assert torch.equal(offsets, again) and not torch.equal(offsets, other)
+
+
+def test_unknown_low_resolution_stops_with_one_line(compose_train):
+    with pytest.raises(SaltError, match="low_resolution='blur': unknown, expected one of downsample, crop"):
+        train(compose_train("low_resolution=blur", "low_resolution_epochs=1"))
+
+
+@pytest.mark.parametrize("low_resolution", ["downsample", "crop"])
+def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full(compose_train, monkeypatch, low_resolution):
     from salt.training.module import SaltSegmentation
 
     seen = []
@@ -187,7 +244,7 @@ def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full
         return forward(self, images)
 
     monkeypatch.setattr(SaltSegmentation, "forward", recording)
-    cfg = compose_train("low_resolution_epochs=1", "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1")
+    cfg = compose_train(f"low_resolution={low_resolution}", "low_resolution_epochs=1", "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1")
     train(cfg)
     crop = cfg.data.padding.crop_size
     sizes = {(epoch, training): {size for e, t, size in seen if (e, t) == (epoch, training)} for epoch, training, _ in seen}

@@ -36,7 +36,6 @@ import pytorch_lightning as pl
 import torch
 
 from salt.errors import SaltError
-from salt.training.module import half_resolution
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +181,7 @@ def measure_step_times(
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         full = timed(training({"image": image, "mask": mask}))
-        low = timed(training(half_resolution({"image": image, "mask": mask})))
+        low = timed(training(module.low_resolution_batch({"image": image, "mask": mask}, 0)))
         net.eval()
         val = timed(validation)
     return StepTimes(full=full, low=low, validation=val)

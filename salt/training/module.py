@@ -6,12 +6,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MaxMetric
 
+from salt.errors import SaltError
 from salt.geometry import TileGeometry
 from salt.losses import CompositeLoss
 from salt.metric import CompetitionScore
@@ -24,6 +26,37 @@ def half_resolution(batch: dict) -> dict:
     where most of a block is (a quarter of the pixels, so steps about 3× faster on a CPU)."""
     mask = F.avg_pool2d(batch["mask"].float(), 2) >= 0.5
     return {**batch, "image": F.avg_pool2d(batch["image"], 2), "mask": mask.to(batch["mask"].dtype)}
+
+
+def half_crop(batch: dict, generator: torch.Generator) -> dict:
+    """A training batch cut to half its side at its own scale: each tile's window of
+    S/2 × S/2 pixels at a random offset (its own per tile, drawn from `generator`), the
+    mask cut with it. As cheap as `half_resolution`, but salt, reflectors and the network's
+    filters keep the size they have at full resolution."""
+    image, mask = batch["image"], batch["mask"]
+    count, side = len(image), image.shape[-1]
+    window = side // 2
+    rows, cols = torch.randint(0, side - window + 1, (2, count), generator=generator).to(image.device)
+    span = torch.arange(window, device=image.device)
+    tiles = torch.arange(count, device=image.device)[:, None, None]
+    pixel_rows = (rows[:, None] + span)[:, :, None]
+    pixel_cols = (cols[:, None] + span)[:, None, :]
+
+    def cut(x: Tensor) -> Tensor:  # [B, C, S, S] -> [B, C, S/2, S/2]
+        return x.permute(0, 2, 3, 1)[tiles, pixel_rows, pixel_cols].permute(0, 3, 1, 2)
+
+    return {**batch, "image": cut(image), "mask": cut(mask)}
+
+
+def low_resolution_generator(seed: int, epoch: int, batch_idx: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, epoch, batch, rank): a resumed run cuts
+    the windows the uninterrupted run cut, and data-parallel ranks cut different ones."""
+    mixed = np.random.SeedSequence([int(seed) % 2**63, int(epoch), int(batch_idx), int(rank)]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(mixed))
+
+
+# How a low-resolution epoch makes its batches (`low_resolution` of the run config).
+LOW_RESOLUTION = ("downsample", "crop")
 
 
 def tile_predictions(
@@ -65,8 +98,11 @@ class SaltSegmentation(pl.LightningModule):
             stored in every checkpoint so prediction can refuse a checkpoint whose run
             config says otherwise.
         low_resolution_epochs: progressive resizing: the first this many epochs train on
-            batches at half resolution (`half_resolution`), the rest at full; validation
-            is always at full resolution.
+            batches of half the side, the rest at full; validation is always at full
+            resolution.
+        low_resolution: how those batches are made: "downsample" (`half_resolution`: the
+            whole crop at half scale) or "crop" (`half_crop`: half the crop at its scale).
+        seed: seeds the windows of `half_crop` (with the epoch and the batch).
     """
 
     def __init__(
@@ -85,8 +121,12 @@ class SaltSegmentation(pl.LightningModule):
         compile: bool = False,
         inputs: dict | None = None,
         low_resolution_epochs: int = 0,
+        low_resolution: str = "downsample",
+        seed: int = 0,
     ) -> None:
         super().__init__()
+        if low_resolution not in LOW_RESOLUTION:
+            raise SaltError(f"low_resolution={low_resolution!r}: unknown, expected one of {', '.join(LOW_RESOLUTION)}")
         # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
         # keeps plain values only, so it loads with torch.load(weights_only=True).
         self.save_hyperparameters(logger=False, ignore=["net", "loss", "optimizer", "scheduler", "geometry"])
@@ -120,9 +160,15 @@ class SaltSegmentation(pl.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         if self.current_epoch < self.hparams.low_resolution_epochs:
-            batch = half_resolution(batch)
+            batch = self.low_resolution_batch(batch, batch_idx)
         total, _ = self._loss(batch, "train")
         return total
+
+    def low_resolution_batch(self, batch: dict, batch_idx: int) -> dict:
+        """The batch as a low-resolution epoch trains on it (`low_resolution`)."""
+        if self.hparams.low_resolution == "crop":
+            return half_crop(batch, low_resolution_generator(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
+        return half_resolution(batch)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         _, output = self._loss(batch, "val")

@@ -203,6 +203,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         compile=compile_net,
         inputs=input_record(cfg.data.channels, cfg.data.padding, cfg.data.get("histogram_match", False)),
         low_resolution_epochs=int(cfg.get("low_resolution_epochs", 0)),
+        low_resolution=str(cfg.get("low_resolution", "downsample")),
+        seed=int(cfg.seed),
     )
     resume = resume_checkpoint(cfg, out, module)
     ckpt_path = resume[0] if resume else None
