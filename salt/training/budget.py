@@ -144,18 +144,23 @@ def measure_step_times(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    def timed(step: Callable[[], None]) -> float:
-        # The median step: a step slowed by something else on the machine does not set the plan.
+    def timed(*kinds: Callable[[], None]) -> list[float]:
+        """The median step of each kind, the kinds taken in turn: a machine whose speed drifts
+        (a VM) slows them alike, so their ratio, which sets the share of the budget each
+        resolution gets before the full-resolution one is seen on the clock, holds. The
+        median: a step slowed by something else on the machine does not set the plan."""
         for _ in range(warmup):
-            step()
-        seconds = []
+            for step in kinds:
+                step()
+        seconds: list[list[float]] = [[] for _ in kinds]
         for _ in range(steps):
-            synchronize()
-            start = time.perf_counter()
-            step()
-            synchronize()
-            seconds.append(time.perf_counter() - start)
-        return statistics.median(seconds)
+            for step, taken in zip(kinds, seconds):
+                synchronize()
+                start = time.perf_counter()
+                step()
+                synchronize()
+                taken.append(time.perf_counter() - start)
+        return [statistics.median(taken) for taken in seconds]
 
     def training(batch: dict) -> Callable[[], None]:
         inputs = batch["image"].to(device).contiguous(memory_format=memory_format)
@@ -180,10 +185,9 @@ def measure_step_times(
     # would have drawn without this measurement.
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
-        full = timed(training({"image": image, "mask": mask}))
-        low = timed(training(module.low_resolution_batch({"image": image, "mask": mask}, 0)))
+        full, low = timed(training({"image": image, "mask": mask}), training(module.low_resolution_batch({"image": image, "mask": mask}, 0)))
         net.eval()
-        val = timed(validation)
+        (val,) = timed(validation)
     return StepTimes(full=full, low=low, validation=val)
 
 
