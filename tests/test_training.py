@@ -214,16 +214,17 @@ def test_half_crop_cuts_each_tile_a_window_at_its_own_offset_and_the_mask_with_i
 
 
 def test_half_crop_windows_cover_the_crop_uniformly_and_depend_only_on_seed_epoch_batch():
-    from salt.training.module import half_crop, low_resolution_generator
+    from salt.data.device_batches import epoch_generator
+    from salt.training.module import half_crop
 
     # A tile whose pixels hold their own row number: a window's first row is its offset.
     rows = torch.arange(8.0).reshape(1, 1, 8, 1).expand(4000, 1, 8, 8)
     batch = {"image": rows, "mask": rows}
-    offsets = half_crop(batch, low_resolution_generator(42, 3, 7))["image"][:, 0, 0, 0]
+    offsets = half_crop(batch, epoch_generator(42, 3, 7))["image"][:, 0, 0, 0]
     counts = torch.bincount(offsets.long(), minlength=5)
     assert counts[5:].sum() == 0 and counts.min() > 4000 / 5 * 0.85  # offsets 0..4, each about a fifth
-    again = half_crop(batch, low_resolution_generator(42, 3, 7))["image"][:, 0, 0, 0]
-    other = half_crop(batch, low_resolution_generator(42, 3, 8))["image"][:, 0, 0, 0]
+    again = half_crop(batch, epoch_generator(42, 3, 7))["image"][:, 0, 0, 0]
+    other = half_crop(batch, epoch_generator(42, 3, 8))["image"][:, 0, 0, 0]
     assert torch.equal(offsets, again) and not torch.equal(offsets, other)
 
 

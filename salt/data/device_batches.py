@@ -164,9 +164,10 @@ class DeviceTiles:
         }
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator that depends only on (seed, epoch)."""
-    mixed = np.random.SeedSequence([int(seed) % 2**63, int(epoch)]).generate_state(1, np.uint64)[0]
+def epoch_generator(seed: int, epoch: int, *more: int) -> torch.Generator:
+    """A CPU generator that depends only on (seed, epoch) and any further keys given (a
+    batch, a rank): a resumed run draws what the uninterrupted run drew."""
+    mixed = np.random.SeedSequence([int(seed) % 2**63, int(epoch), *map(int, more)]).generate_state(1, np.uint64)[0]
     return torch.Generator().manual_seed(int(mixed))
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MaxMetric
 
+from salt.data.device_batches import epoch_generator
 from salt.errors import SaltError
 from salt.geometry import TileGeometry
 from salt.losses import CompositeLoss
@@ -46,13 +46,6 @@ def half_crop(batch: dict, generator: torch.Generator) -> dict:
         return x.permute(0, 2, 3, 1)[tiles, pixel_rows, pixel_cols].permute(0, 3, 1, 2)
 
     return {**batch, "image": cut(image), "mask": cut(mask)}
-
-
-def low_resolution_generator(seed: int, epoch: int, batch_idx: int, rank: int = 0) -> torch.Generator:
-    """A CPU generator that depends only on (seed, epoch, batch, rank): a resumed run cuts
-    the windows the uninterrupted run cut, and data-parallel ranks cut different ones."""
-    mixed = np.random.SeedSequence([int(seed) % 2**63, int(epoch), int(batch_idx), int(rank)]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(mixed))
 
 
 # How a low-resolution epoch makes its batches (`low_resolution` of the run config).
@@ -167,7 +160,9 @@ class SaltSegmentation(pl.LightningModule):
     def low_resolution_batch(self, batch: dict, batch_idx: int) -> dict:
         """The batch as a low-resolution epoch trains on it (`low_resolution`)."""
         if self.hparams.low_resolution == "crop":
-            return half_crop(batch, low_resolution_generator(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
+            # Seeded by (seed, epoch, batch, rank): a resumed run cuts the windows the
+            # uninterrupted run cut, and data-parallel ranks cut different ones.
+            return half_crop(batch, epoch_generator(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
         return half_resolution(batch)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
