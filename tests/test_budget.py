@@ -85,6 +85,31 @@ def test_the_run_replans_from_the_clock_and_moves_the_schedule_end(compose_train
     assert checkpoint["callbacks"]["TimeBudget"]["plan"]["max_epochs"] == 5
 
 
+@pytest.mark.parametrize(
+    ("epoch_ends", "epochs"),
+    [
+        # Epoch 0 as estimated (45 s); then the machine slows to 90 s an epoch: after epoch 1
+        # (at 135 s) 0.98 × 75 s are left, where no further epoch fits, so the run stops.
+        ([45.0, 135.0], 2),
+        # The machine speeds up to 20 s an epoch after epoch 0: more would fit, but later
+        # checks only shorten, so the run keeps its 4 epochs (and its schedule).
+        ([45.0, 65.0, 85.0, 105.0], 4),
+    ],
+)
+def test_later_epochs_shorten_a_plan_that_no_longer_fits_and_never_lengthen_it(compose_train, tmp_path, monkeypatch, epoch_ends, epochs):
+    monkeypatch.setattr(budget, "measure_step_times", lambda module, **options: StepTimes(full=20.0, low=10.0, validation=5.0))
+    ticks = iter([0.0, 0.0, 0.0, *epoch_ends] + [400.0] * 20)
+    monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    # 3.5 min, all epochs at full resolution (45 s): first plan 4 epochs (180 s of 0.88 × 210
+    # s); after epoch 0, 0.98 × 165 s left still holds the 3 more.
+    train(budget_run(compose_train, tmp_path, 3.5, low_resolution_epochs=0, scheduler="warmup_cosine"))
+    run = tmp_path / "run"
+    assert [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]] == list(range(epochs))
+    assert OmegaConf.load(run / "config.yaml").trainer.max_epochs == epochs
+    schedule = read_checkpoint(run / "checkpoints" / "last.ckpt")["lr_schedulers"][0]
+    assert schedule["total_steps"] == schedule["last_epoch"] == 2 * epochs  # the decay ends with the run
+
+
 @pytest.mark.parametrize("value", ["abc", 0, -5, True, float("nan")])
 def test_a_budget_that_is_no_positive_number_is_one_line(value):
     with pytest.raises(SaltError, match="budget_minutes=.*must be a positive number of minutes"):

@@ -35,6 +35,7 @@ NARROW = {
 # conf/encoder/<config name>.yaml → the timm model it builds.
 NAMED_ENCODERS = {
     "resnet18": "resnet18",
+    "resnet18_half": "resnet18",  # at half width, through encoder.model_kwargs
     "resnet34": "resnet34",
     "resnet50": "resnet50",
     "resnet101": "resnet101",
@@ -230,6 +231,26 @@ def test_dropping_a_missing_max_pool_is_refused() -> None:
 def test_unknown_encoder_is_refused_with_suggestions() -> None:
     with pytest.raises(ModelConfigError, match="'resnet343' is not a timm model; did you mean resnet34"):
         Encoder("resnet343", pretrained=False)
+
+
+def test_model_kwargs_reach_the_timm_constructor() -> None:
+    widths = {"channels": (32, 64, 128, 256)}
+    encoder = Encoder("resnet18", pretrained=False, drop_first_maxpool=False, model_kwargs=widths)
+    reference = timm.create_model("resnet18", features_only=True, pretrained=False, **widths)
+    assert encoder.channels == tuple(reference.feature_info.channels()) == (64, 32, 64, 128, 256)
+    assert encoder.reductions == (2, 4, 8, 16, 32)
+    assert [feature.shape[1] for feature in encoder(torch.randn(1, 3, SIDE, SIDE))] == list(encoder.channels)
+    parameters = sum(parameter.numel() for parameter in encoder.parameters())
+    assert parameters == sum(parameter.numel() for parameter in reference.parameters())
+    full = Encoder("resnet18", pretrained=False, drop_first_maxpool=False)
+    # Half the width of every stage: about a quarter of the weights.
+    assert parameters < 0.3 * sum(parameter.numel() for parameter in full.parameters())
+
+
+def test_unknown_model_kwargs_are_refused_in_one_line() -> None:
+    with pytest.raises(ModelConfigError, match=r"encoder.model_kwargs=\{'chanels': \(32, 64\)\}: encoder resnet18 does not take them") as error:
+        Encoder("resnet18", pretrained=False, model_kwargs={"chanels": [32, 64]})
+    assert "\n" not in str(error.value)
 
 
 def test_pretrained_weights_without_a_hub_fail_in_one_line(monkeypatch, tmp_path: Path) -> None:

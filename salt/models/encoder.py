@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
+from typing import Any
 
 import timm
 import torch
@@ -32,6 +34,9 @@ class Encoder(nn.Module):
         in_chans: input channels; timm adapts the first convolution's pretrained weights.
         drop_first_maxpool: replace the stem's max-pool by the identity, which doubles the
             resolution of every deeper map; the original solution scored better with it.
+        model_kwargs: further arguments of the timm model's constructor, e.g.
+            ``{"channels": [32, 64, 128, 256]}`` for a ResNet at half width (from scratch
+            only: pretrained weights fit the published widths alone).
     """
 
     def __init__(
@@ -41,6 +46,7 @@ class Encoder(nn.Module):
         pretrained: bool,
         in_chans: int = 3,
         drop_first_maxpool: bool = True,
+        model_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(in_chans, bool) or not isinstance(in_chans, int) or in_chans < 1:
@@ -49,7 +55,8 @@ class Encoder(nn.Module):
         self.in_chans = in_chans
         self.pretrained = bool(pretrained)
         self.drop_first_maxpool = bool(drop_first_maxpool)
-        self.model = _create_backbone(name, pretrained=self.pretrained, in_chans=in_chans)
+        self.model_kwargs = _plain(dict(model_kwargs or {}))
+        self.model = _create_backbone(name, pretrained=self.pretrained, in_chans=in_chans, model_kwargs=self.model_kwargs)
         if self.drop_first_maxpool:
             _drop_first_maxpool(self.model, name)
         self.channels: tuple[int, ...] = tuple(self.model.feature_info.channels())
@@ -104,18 +111,34 @@ class Encoder(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"name={self.name!r}, in_chans={self.in_chans}, pretrained={self.pretrained}, "
-            f"drop_first_maxpool={self.drop_first_maxpool}, channels={self.channels}, "
+            f"drop_first_maxpool={self.drop_first_maxpool}, "
+            + (f"model_kwargs={self.model_kwargs}, " if self.model_kwargs else "")
+            + f"channels={self.channels}, "
             f"reductions={self.reductions}"
         )
 
 
-def _create_backbone(name: str, *, pretrained: bool, in_chans: int) -> nn.Module:
+def _plain(value: Any) -> Any:
+    """Config containers (lists from Hydra) as plain tuples and dicts: timm compares and
+    indexes what it is given, and the checkpoint's hyperparameters must pickle plainly."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return tuple(_plain(item) for item in value)
+    return value
+
+
+def _create_backbone(name: str, *, pretrained: bool, in_chans: int, model_kwargs: Mapping[str, Any]) -> nn.Module:
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
         raise ModelConfigError(f"encoder.name={name!r} is not a timm model{hint}")
     try:
-        return timm.create_model(name, features_only=True, pretrained=pretrained, in_chans=in_chans)
+        return timm.create_model(name, features_only=True, pretrained=pretrained, in_chans=in_chans, **model_kwargs)
+    except TypeError as error:
+        # An argument the architecture's constructor does not take.
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelConfigError(f"encoder.model_kwargs={model_kwargs}: encoder {name} does not take them ({first_line})") from None
     except OSError as error:
         # Hub and cache misses surface as OSError subclasses (huggingface_hub, requests,
         # urllib); their messages span lines and never name the model, so say it here.

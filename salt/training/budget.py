@@ -15,6 +15,11 @@ clock at the end of the first epoch and of the first full-resolution epoch: the 
 still to come are estimated from those, the count of epochs (and, while the run is still
 at half resolution, of half-resolution epochs) is set to what fits the time left, and the
 schedule's end is moved there (`WarmupCosine.retarget`; the warm-up is left alone).
+A VM can also slow down later in a run (full-resolution epochs from 4.1 to 5.1 minutes in
+one hour), so after every further epoch the plan is checked against the clock, with the
+latest epoch of each resolution as the estimate, and shortened when it no longer fits.
+Those checks only ever shorten: an epoch that ran fast for a while does not lengthen the
+run, so the schedule's end moves at most once per lost epoch instead of back and forth.
 
 The plan is stored in every checkpoint: a resumed run keeps the length it started with
 (its schedule depends on it), whatever the machine it resumes on. Given the plan, the run
@@ -268,16 +273,16 @@ class TimeBudget(pl.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Re-plan from the clock after the first epoch of each resolution (module docstring)."""
+        """Re-plan from the clock after the first epoch of each resolution, and shorten the
+        plan after any later epoch that shows it no longer fits (module docstring)."""
         if not self._clock or trainer.sanity_checking:  # no clock: a resumed run keeps its plan
             return
         now = time.perf_counter()
         took, self._epoch_start = now - self._epoch_start, now
         epoch = trainer.current_epoch
         low_resolution = epoch < self.plan.low_resolution_epochs
-        timed = self._clock["timed"]  # the first epoch of each resolution, on the clock
-        if low_resolution in timed:
-            return
+        timed = self._clock["timed"]  # the latest epoch of each resolution, on the clock
+        shorten_only = low_resolution in timed
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
         if any(hasattr(s, "total_steps") and not hasattr(s, "retarget") for s in schedulers):
             return  # a schedule built for the run's length that cannot move its end
@@ -301,6 +306,8 @@ class TimeBudget(pl.Callback):
         )
         plan = trainer.strategy.broadcast(plan)
         if (plan.max_epochs, plan.low_resolution_epochs) == (self.plan.max_epochs, self.plan.low_resolution_epochs):
+            return
+        if shorten_only and plan.max_epochs >= self.plan.max_epochs:
             return
         log.info(
             "budget_minutes=%g: epoch %d took %.1f min (%s resolution); re-planned to %d epochs (%d at half resolution), "
