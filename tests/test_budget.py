@@ -86,23 +86,28 @@ def test_the_run_replans_from_the_clock_and_moves_the_schedule_end(compose_train
 
 
 @pytest.mark.parametrize(
-    ("epoch_ends", "epochs"),
+    ("epoch_seconds", "epochs"),
     [
-        # Epoch 0 as estimated (45 s); then the machine slows to 90 s an epoch: after epoch 1
-        # (at 135 s) 0.98 × 75 s are left, where no further epoch fits, so the run stops.
-        ([45.0, 135.0], 2),
-        # The machine speeds up to 20 s an epoch after epoch 0: more would fit, but later
-        # checks only shorten, so the run keeps its 4 epochs (and its schedule).
-        ([45.0, 65.0, 85.0, 105.0], 4),
+        # The machine slows to 90 s an epoch after epoch 0. After epoch 1 (at 135 s) the median
+        # of 45 and 90 s leaves room for 2 more in 0.98 × 177 s: 4 epochs. After epoch 2 (at
+        # 225 s) the median is 90 s and none fits in 0.98 × 87 s: the run stops at 3.
+        ([45.0, 90.0, 90.0], 3),
+        # One slow epoch among steady ones: the median of the latest three stays at 45 s and
+        # the plan holds (judged by the 60-s epoch alone, 3 more would not fit in 0.98 × 162 s).
+        ([45.0, 45.0, 60.0, 45.0, 45.0, 45.0], 6),
+        # The machine speeds up to 20 s an epoch: more would fit, but later checks only
+        # shorten, so the run keeps its 6 epochs (and its schedule).
+        ([45.0, 20.0, 20.0, 20.0, 20.0, 20.0], 6),
     ],
 )
-def test_later_epochs_shorten_a_plan_that_no_longer_fits_and_never_lengthen_it(compose_train, tmp_path, monkeypatch, epoch_ends, epochs):
+def test_later_epochs_shorten_a_plan_that_no_longer_fits_and_never_lengthen_it(compose_train, tmp_path, monkeypatch, epoch_seconds, epochs):
     monkeypatch.setattr(budget, "measure_step_times", lambda module, **options: StepTimes(full=20.0, low=10.0, validation=5.0))
-    ticks = iter([0.0, 0.0, 0.0, *epoch_ends] + [400.0] * 20)
+    epoch_ends = [sum(epoch_seconds[: index + 1]) for index in range(len(epoch_seconds))]
+    ticks = iter([0.0, 0.0, 0.0, *epoch_ends] + [1000.0] * 20)
     monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
-    # 3.5 min, all epochs at full resolution (45 s): first plan 4 epochs (180 s of 0.88 × 210
-    # s); after epoch 0, 0.98 × 165 s left still holds the 3 more.
-    train(budget_run(compose_train, tmp_path, 3.5, low_resolution_epochs=0, scheduler="warmup_cosine"))
+    # 5.2 min, all epochs at full resolution (45 s estimated): first plan 6 epochs (270 s of
+    # 0.88 × 312 s); after epoch 0 on time, 0.98 × 267 s left holds exactly the 5 more.
+    train(budget_run(compose_train, tmp_path, 5.2, low_resolution_epochs=0, scheduler="warmup_cosine"))
     run = tmp_path / "run"
     assert [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]] == list(range(epochs))
     assert OmegaConf.load(run / "config.yaml").trainer.max_epochs == epochs

@@ -248,7 +248,7 @@ def test_model_kwargs_reach_the_timm_constructor() -> None:
 
 
 def test_unknown_model_kwargs_are_refused_in_one_line() -> None:
-    with pytest.raises(ModelConfigError, match=r"encoder.model_kwargs=\{'chanels': \(32, 64\)\}: encoder resnet18 does not take them") as error:
+    with pytest.raises(ModelConfigError, match=r"encoder.model_kwargs=\{'chanels': \(32, 64\)\}: encoder resnet18 refuses them.*unexpected keyword argument 'chanels'") as error:
         Encoder("resnet18", pretrained=False, model_kwargs={"chanels": [32, 64]})
     assert "\n" not in str(error.value)
 
@@ -387,6 +387,7 @@ def test_summary_command(capsys) -> None:
     [
         (["encoder.name=resnet343"], "error: encoder.name='resnet343' is not a timm model"),
         (["encoder=resnet343"], "error: In 'summary': Could not find 'encoder/resnet343' Available options"),
+        (["encoder=resnet18_half", "+encoder.model_kwargs.chanels=[8]"], "error: encoder.model_kwargs={'channels': (32, 64, 128, 256), 'chanels': (8,)}: encoder resnet18 refuses them"),
     ],
 )
 def test_summary_command_errors_are_one_line(overrides: list[str], message: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import timm
@@ -119,11 +119,11 @@ class Encoder(nn.Module):
 
 
 def _plain(value: Any) -> Any:
-    """Config containers (lists from Hydra) as plain tuples and dicts: timm compares and
-    indexes what it is given, and the checkpoint's hyperparameters must pickle plainly."""
+    """Config containers (Hydra's lists and dicts) as plain tuples and dicts, so that timm
+    gets the types its signatures name and messages show the values as written."""
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+    if isinstance(value, Sequence) and not isinstance(value, str):
         return tuple(_plain(item) for item in value)
     return value
 
@@ -136,9 +136,10 @@ def _create_backbone(name: str, *, pretrained: bool, in_chans: int, model_kwargs
     try:
         return timm.create_model(name, features_only=True, pretrained=pretrained, in_chans=in_chans, **model_kwargs)
     except TypeError as error:
-        # An argument the architecture's constructor does not take.
+        # An argument the architecture's constructor does not take, or a value of a type it
+        # cannot use.
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ModelConfigError(f"encoder.model_kwargs={model_kwargs}: encoder {name} does not take them ({first_line})") from None
+        raise ModelConfigError(f"encoder.model_kwargs={model_kwargs}: encoder {name} refuses them ({first_line})") from None
     except OSError as error:
         # Hub and cache misses surface as OSError subclasses (huggingface_hub, requests,
         # urllib); their messages span lines and never name the model, so say it here.

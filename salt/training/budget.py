@@ -17,9 +17,12 @@ at half resolution, of half-resolution epochs) is set to what fits the time left
 schedule's end is moved there (`WarmupCosine.retarget`; the warm-up is left alone).
 A VM can also slow down later in a run (full-resolution epochs from 4.1 to 5.1 minutes in
 one hour), so after every further epoch the plan is checked against the clock, with the
-latest epoch of each resolution as the estimate, and shortened when it no longer fits.
-Those checks only ever shorten: an epoch that ran fast for a while does not lengthen the
-run, so the schedule's end moves at most once per lost epoch instead of back and forth.
+median of the latest three epochs of each resolution as the estimate, and shortened when it
+no longer fits. The median lets one slow epoch pass (judged by the latest epoch alone, a
+run cut 40 epochs to 38 for one half-resolution epoch of 1.0 minute among ones of 0.9) and
+follows a VM that stays slow within two epochs. Those checks only ever shorten: an epoch
+that ran fast for a while does not lengthen the run, so the schedule's end does not swing
+back and forth.
 
 The plan is stored in every checkpoint: a resumed run keeps the length it started with
 (its schedule depends on it), whatever the machine it resumes on. Given the plan, the run
@@ -52,6 +55,8 @@ log = logging.getLogger(__name__)
 PLANNED_SHARE = 0.88
 # Re-plans use epochs timed on the clock, which leave out only their checkpoint writes.
 REPLANNED_SHARE = 0.98
+# A resolution's epochs are estimated by the median of its latest ones on the clock.
+RECENT_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -281,8 +286,8 @@ class TimeBudget(pl.Callback):
         took, self._epoch_start = now - self._epoch_start, now
         epoch = trainer.current_epoch
         low_resolution = epoch < self.plan.low_resolution_epochs
-        timed = self._clock["timed"]  # the latest epoch of each resolution, on the clock
-        shorten_only = low_resolution in timed
+        timed = self._clock["timed"]  # each resolution's epochs so far, seconds on the clock
+        shorten_only = bool(timed.get(low_resolution))
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
         if any(hasattr(s, "total_steps") and not hasattr(s, "retarget") for s in schedulers):
             return  # a schedule built for the run's length that cannot move its end
@@ -290,11 +295,12 @@ class TimeBudget(pl.Callback):
             low: epoch_seconds(self.times, train_batches=self._clock["train_batches"], val_batches=self._clock["val_batches"], low_resolution=low)
             for low in (True, False)
         }
+        timed.setdefault(low_resolution, []).append(took)
+        recent = {low: statistics.median(seconds[-RECENT_EPOCHS:]) for low, seconds in timed.items()}
         # The resolution not yet seen on the clock: its estimate, scaled as this one's was.
-        timed[low_resolution] = took
-        ratio = took / estimate[low_resolution]
-        low_epoch = timed.get(True, estimate[True] * ratio)
-        full_epoch = timed.get(False, estimate[False] * ratio)
+        ratio = recent[low_resolution] / estimate[low_resolution]
+        low_epoch = recent.get(True, estimate[True] * ratio)
+        full_epoch = recent.get(False, estimate[False] * ratio)
         left = self.minutes * 60 - (now - self._clock["start"])
         plan = replan_epochs(
             REPLANNED_SHARE * left,
