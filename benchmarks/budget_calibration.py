@@ -21,12 +21,10 @@ import statistics
 import time
 
 import torch
-from hydra.utils import instantiate
 
-from salt.precision import native_bf16
 from salt.training.budget import measure_step_times
 from salt.training.module import SaltSegmentation
-from train_throughput import compose_train
+from train_throughput import compose_train, step_timing_setup
 
 
 def one_after_the_other(module: SaltSegmentation, *, batch_size: int, channels: int, crop_size: int, context, warmup: int, steps: int) -> tuple[float, float]:
@@ -62,13 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     args = parser.parse_args()
     cfg = compose_train(f"experiment={args.experiment}")
-    bf16 = native_bf16("cpu") and "32" not in str(cfg.trainer.precision)
-    context = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    module = SaltSegmentation(
-        net=instantiate(cfg.model), loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
-        channels_last=cfg.channels_last, low_resolution=cfg.low_resolution,
-    )
-    shape = {"batch_size": cfg.data.batch_size, "channels": len(cfg.data.channels), "crop_size": cfg.data.padding.crop_size}
+    module, shape, context = step_timing_setup(cfg)
+    bf16 = context is not contextlib.nullcontext
     print(f"experiment={args.experiment}, {'bf16 autocast' if bf16 else 'fp32'}, batch {shape['batch_size']}, "
           f"{torch.get_num_threads()} threads; median of 7 steps after 2 of warm-up\n")
     print("| repeat | one after the other: full s | half s | full / half | in turn: full s | half s | full / half |")

@@ -18,12 +18,9 @@ import contextlib
 import statistics
 
 import torch
-from hydra.utils import instantiate
 
-from salt.precision import native_bf16
 from salt.training.budget import measure_step_times
-from salt.training.module import SaltSegmentation
-from train_throughput import compose_train
+from train_throughput import compose_train, step_timing_setup
 
 WIDE_DECODER = "model.decoder_channels=[128,64,32,16,8]"
 NETWORKS = {
@@ -41,16 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     modules, shapes, contexts = {}, {}, {}
     for label, overrides in NETWORKS.items():
-        cfg = compose_train(f"experiment={args.experiment}", *overrides)
         torch.manual_seed(0)
-        modules[label] = SaltSegmentation(
-            net=instantiate(cfg.model), loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
-            channels_last=cfg.channels_last, low_resolution=cfg.low_resolution,
-        )
-        shapes[label] = {"batch_size": cfg.data.batch_size, "channels": len(cfg.data.channels), "crop_size": cfg.data.padding.crop_size}
-        bf16 = native_bf16("cpu") and "32" not in str(cfg.trainer.precision)
-        contexts[label] = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+        modules[label], shapes[label], contexts[label] = step_timing_setup(compose_train(f"experiment={args.experiment}", *overrides))
     first = next(iter(NETWORKS))
+    bf16 = contexts[first] is not contextlib.nullcontext
     print(f"experiment={args.experiment}, {'bf16 autocast' if bf16 else 'fp32'}, batch {shapes[first]['batch_size']}, "
           f"{torch.get_num_threads()} threads; median of {args.repeats} repeats, the networks taken in turn\n")
     times: dict[str, list] = {label: [] for label in NETWORKS}

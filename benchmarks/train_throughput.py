@@ -22,6 +22,7 @@ Prints Markdown tables; figures for this machine are in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import tempfile
@@ -124,6 +125,19 @@ def compose_train(*overrides: str):
     OmegaConf.set_struct(cfg, False)
     cfg.encoder.pretrained = False
     return cfg
+
+
+def step_timing_setup(cfg) -> tuple[SaltSegmentation, dict, object]:
+    """The experiment's module as `measure_step_times` takes it, the step shape (batch size,
+    channels, crop size) and the autocast context of its precision on this CPU."""
+    module = SaltSegmentation(
+        net=instantiate(cfg.model), loss=instantiate(cfg.loss), optimizer=instantiate(cfg.optimizer),
+        channels_last=cfg.channels_last, low_resolution=cfg.low_resolution,
+    )
+    shape = {"batch_size": cfg.data.batch_size, "channels": len(cfg.data.channels), "crop_size": cfg.data.padding.crop_size}
+    bf16 = native_bf16("cpu") and "32" not in str(cfg.trainer.precision)
+    context = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    return module, shape, context
 
 
 def bare_steps(cfg, *, batch_size: int, device: str, bf16: bool, channels_last: bool, compile: bool, warmup: int, iterations: int) -> tuple[float, float]:
