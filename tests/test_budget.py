@@ -19,13 +19,13 @@ from salt.training.module import SaltSegmentation
 from salt.training.run import train
 
 
-def budget_run(compose_train, tmp_path, minutes: float, low_resolution_epochs: int = 2, scheduler: str = "plateau"):
+def budget_run(compose_train, tmp_path, minutes: float, low_resolution_epochs: int = 2, scheduler: str = "plateau", *extra: str):
     # Two training batches and one validation batch an epoch, by default half of the epochs
     # at half resolution. With the step times the tests give (20 s full, 10 s half, 5 s a
     # validation batch), a half-resolution epoch is 2 × 10 + 5 = 25 s, a full one 45 s.
     return compose_train(
         f"budget_minutes={minutes}", "trainer.max_epochs=4", f"low_resolution_epochs={low_resolution_epochs}",
-        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", f"scheduler={scheduler}", run_dir=tmp_path / "run",
+        "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", f"scheduler={scheduler}", *extra, run_dir=tmp_path / "run",
     )
 
 
@@ -38,6 +38,10 @@ def test_plan_takes_the_most_epochs_that_fit_with_the_share_at_half_resolution()
     assert plan == EpochPlan(max_epochs=6, low_resolution_epochs=3, minutes=pytest.approx(96 / 60))
     assert plan_epochs(100.0, times, train_batches=10, val_batches=2, low_share=0.0) == EpochPlan(4, 0, pytest.approx(84 / 60))
     assert plan_epochs(100.0, times, train_batches=10, val_batches=2, low_share=1.0) == EpochPlan(9, 9, pytest.approx(99 / 60))
+    # Without validation after the half-resolution epochs (validate_low_resolution=false)
+    # they take 10 s: ten of them fit where nine did.
+    assert plan_epochs(100.0, times, train_batches=10, val_batches=2, low_share=1.0, validate_low=False) == EpochPlan(10, 10, pytest.approx(100 / 60))
+    assert plan_epochs(100.0, times, train_batches=10, val_batches=2, low_share=0.0, validate_low=False) == EpochPlan(4, 0, pytest.approx(84 / 60))
 
 
 def test_a_budget_shorter_than_one_epoch_plans_nothing_and_the_run_says_so(compose_train, tmp_path, monkeypatch):
@@ -170,6 +174,20 @@ def test_the_plan_sets_the_epochs_is_recorded_and_a_resumed_run_keeps_it(compose
     assert measured == []
     assert [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]] == [0, 1, 2]
     assert OmegaConf.load(run / "config.yaml").trainer.max_epochs == 3
+
+
+def test_epochs_without_validation_are_planned_without_it(compose_train, tmp_path, monkeypatch):
+    monkeypatch.setattr(budget, "measure_step_times", lambda module, **options: StepTimes(full=20.0, low=10.0, validation=5.0))
+    stop_after_first = lambda self, trainer, module: setattr(trainer, "should_stop", True)  # noqa: E731
+    monkeypatch.setattr(TimeBudget, "on_train_epoch_end", stop_after_first, raising=False)
+    # All epochs at half resolution, 2 minutes × 0.88 = 105.6 s: validated, an epoch takes
+    # 2 × 10 + 5 = 25 s (4 fit); without validation 20 s (5 fit).
+    for validate, epochs in (("true", 4), ("false", 5)):
+        run = tmp_path / validate
+        extra = (f"validate_low_resolution={validate}", "callbacks.early_stopping=null")
+        train(budget_run(compose_train, run, 2.0, 4, "warmup_cosine", *extra))
+        config = OmegaConf.load(run / "run" / "config.yaml")
+        assert (config.trainer.max_epochs, config.low_resolution_epochs) == (epochs, epochs)
 
 
 def test_resuming_a_run_of_fixed_epochs_with_a_budget_is_one_line(compose_train, tmp_path):

@@ -252,3 +252,89 @@ def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full
     assert sizes[(0, True)] == {crop // 2}
     assert sizes[(1, True)] == {crop}
     assert sizes[(0, False)] == sizes[(1, False)] == {crop}
+
+
+SKIPPED_VALIDATION = (
+    "low_resolution_epochs=2", "trainer.max_epochs=3", "validate_low_resolution=false", "callbacks.early_stopping=null",
+    "callbacks.validation_tiles=null", "scheduler=warmup_cosine", "model.block_dropout=0.2",
+    "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+)
+
+
+def test_low_resolution_epochs_can_skip_validation_and_still_checkpoint_every_epoch(compose_train, tmp_path, monkeypatch):
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from salt.training import callbacks
+    from salt.training.module import SaltSegmentation
+
+    validated, saved = [], []
+    forward = SaltSegmentation.forward
+    save = ModelCheckpoint._save_checkpoint
+
+    def recording(self, images):
+        if not self.training and not self.trainer.sanity_checking:
+            validated.append(self.current_epoch)
+        return forward(self, images)
+
+    def saving(self, trainer, filepath):
+        saved.append((trainer.current_epoch, Path(filepath).stem))
+        return save(self, trainer, filepath)
+
+    def drawing(series, out, title=""):
+        drawn.append([epoch for epoch, _ in series.get("train/loss", [])])
+        return plot(series, out, title)
+
+    drawn = []
+    plot = callbacks.plot_training_curves
+    monkeypatch.setattr(SaltSegmentation, "forward", recording)
+    monkeypatch.setattr(ModelCheckpoint, "_save_checkpoint", saving)
+    monkeypatch.setattr(callbacks, "plot_training_curves", drawing)
+    train(compose_train(*SKIPPED_VALIDATION, run_dir=tmp_path / "run"))
+    assert set(validated) == {2}
+    assert sorted(saved) == [(0, "last"), (1, "last"), (2, "best"), (2, "last")]
+    # A run that ends at half resolution still validates its last epoch.
+    validated.clear()
+    train(compose_train(*SKIPPED_VALIDATION, "low_resolution_epochs=3", run_dir=tmp_path / "low"))
+    assert set(validated) == {2}
+    # The curves are drawn after the epochs without validation too (when the next starts).
+    assert [0] in drawn and [0, 1] in drawn and drawn[-1] == [0, 1, 2]
+    series = read_metrics_csv(tmp_path / "run" / "metrics" / "metrics.csv")
+    assert [epoch for epoch, _ in series["val/score"]] == [2]
+    assert [epoch for epoch, _ in series["train/loss"]] == [0, 1, 2]
+
+
+def test_a_run_stopped_in_a_skipped_validation_epoch_resumes_exactly(compose_train, tmp_path, monkeypatch):
+    from salt.training.module import SaltSegmentation
+
+    train(compose_train(*SKIPPED_VALIDATION, run_dir=tmp_path / "uninterrupted"))
+    uninterrupted = read_metrics_csv(tmp_path / "uninterrupted" / "metrics" / "metrics.csv")
+
+    step = SaltSegmentation.training_step
+
+    def stopping(self, batch, batch_idx):
+        if self.current_epoch == 1 and batch_idx == 1:
+            raise RuntimeError("stopped")
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(SaltSegmentation, "training_step", stopping)
+    with pytest.raises(RuntimeError, match="stopped"):
+        train(compose_train(*SKIPPED_VALIDATION, run_dir=tmp_path / "run"))
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
+    monkeypatch.setattr(SaltSegmentation, "training_step", step)
+    train(compose_train(*SKIPPED_VALIDATION, run_dir=tmp_path / "run"))
+    resumed = read_metrics_csv(tmp_path / "run" / "metrics" / "metrics.csv")
+    for name in ("train/loss", "val/score", "val/loss"):
+        assert resumed[name] == uninterrupted[name], name
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("validate_low_resolution=maybe",), r"^validate_low_resolution='maybe': must be true or false$"),
+        (("scheduler=warmup_cosine",), r"^validate_low_resolution=false: callbacks.early_stopping \(early stopping\) reads val/score"),
+        (("callbacks.early_stopping=null", "scheduler=plateau"), r"^validate_low_resolution=false: the plateau schedule reads val/score"),
+    ],
+)
+def test_skipping_validation_where_the_run_needs_it_is_one_line(compose_train, overrides, message):
+    with pytest.raises(SaltError, match=message):
+        train(compose_train("low_resolution_epochs=1", "validate_low_resolution=false", *overrides))

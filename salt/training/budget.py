@@ -78,16 +78,21 @@ class EpochPlan:
     minutes: float
 
 
-def epoch_seconds(times: StepTimes, *, train_batches: int, val_batches: int, low_resolution: bool) -> float:
+def epoch_seconds(times: StepTimes, *, train_batches: int, val_batches: int, low_resolution: bool, validate_low: bool = True) -> float:
+    """An epoch's estimate; `validate_low`: the half-resolution epochs validate too."""
     step = times.low if low_resolution else times.full
-    return train_batches * step + val_batches * times.validation
+    validated = validate_low or not low_resolution
+    return train_batches * step + (val_batches * times.validation if validated else 0.0)
 
 
-def plan_epochs(seconds: float, times: StepTimes, *, train_batches: int, val_batches: int, low_share: float) -> EpochPlan | None:
+def plan_epochs(
+    seconds: float, times: StepTimes, *, train_batches: int, val_batches: int, low_share: float, validate_low: bool = True
+) -> EpochPlan | None:
     """The most epochs whose estimated time fits in `seconds`, `round(low_share × epochs)`
     of them at half resolution (the first ones); None when not even one fits."""
-    low_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=True)
-    full_epoch = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=False)
+    batches = {"train_batches": train_batches, "val_batches": val_batches, "validate_low": validate_low}
+    low_epoch = epoch_seconds(times, low_resolution=True, **batches)
+    full_epoch = epoch_seconds(times, low_resolution=False, **batches)
     if min(low_epoch, full_epoch) <= 0:
         raise SaltError("budget_minutes: an epoch would take no time (no training batches?), so no count of them fits a budget")
     plan = replan_epochs(seconds, done=0, low_fixed=None, low_epoch=low_epoch, full_epoch=full_epoch, low_share=low_share)
@@ -250,11 +255,16 @@ class TimeBudget(pl.Callback):
         low_share = min(1.0, pl_module.hparams.low_resolution_epochs / configured) if configured and configured > 0 else 0.0
         seconds = PLANNED_SHARE * (self.minutes * 60 - measured)
         self.times = times
-        self._clock = {"start": start, "train_batches": train_batches, "val_batches": val_batches, "low_share": low_share, "timed": {}}
+        batches = {
+            "train_batches": train_batches,
+            "val_batches": val_batches,
+            "validate_low": bool(pl_module.hparams.get("validate_low_resolution", True)),
+        }
+        self._clock = {"start": start, "batches": batches, "low_share": low_share, "timed": {}}
         # Every process of a multi-GPU run trains the epochs rank 0 planned.
-        plan = trainer.strategy.broadcast(plan_epochs(seconds, times, train_batches=train_batches, val_batches=val_batches, low_share=low_share))
+        plan = trainer.strategy.broadcast(plan_epochs(seconds, times, low_share=low_share, **batches))
         if plan is None:
-            first = epoch_seconds(times, train_batches=train_batches, val_batches=val_batches, low_resolution=round(low_share) == 1)
+            first = epoch_seconds(times, low_resolution=round(low_share) == 1, **batches)
             raise SaltError(
                 f"budget_minutes={self.minutes:g}: one epoch takes about {first / PLANNED_SHARE / 60:.1f} min on this "
                 "machine; give a larger budget, or budget_minutes=null for the configured epochs"
@@ -291,10 +301,7 @@ class TimeBudget(pl.Callback):
         schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
         if any(hasattr(s, "total_steps") and not hasattr(s, "retarget") for s in schedulers):
             return  # a schedule built for the run's length that cannot move its end
-        estimate = {
-            low: epoch_seconds(self.times, train_batches=self._clock["train_batches"], val_batches=self._clock["val_batches"], low_resolution=low)
-            for low in (True, False)
-        }
+        estimate = {low: epoch_seconds(self.times, low_resolution=low, **self._clock["batches"]) for low in (True, False)}
         timed.setdefault(low_resolution, []).append(took)
         recent = {low: statistics.median(seconds[-RECENT_EPOCHS:]) for low, seconds in timed.items()}
         # The resolution not yet seen on the clock: its estimate, scaled as this one's was.

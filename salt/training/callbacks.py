@@ -25,7 +25,9 @@ def plot_training_curves(series: dict[str, list[tuple[int, float]]], out: str | 
         ("learning rate", [name for name in series if name.startswith("lr")]),
     ]
     panels = [(label, names) for label, names in panels if names]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6), squeeze=False)
+    # One epoch axis for all panels: a run that validates only its last epochs
+    # (validate_low_resolution=false) shows where its scores lie in the whole run.
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6), squeeze=False, sharex=True)
     for ax, (label, names) in zip(axes[0], panels):
         for name in sorted(names):
             epochs, values = zip(*series[name])
@@ -48,9 +50,19 @@ class TrainingCurves(pl.Callback):
         self.filename = filename
         # Drawing takes about half a second: on a GPU whose epochs take seconds, draw less often.
         self.every_n_epochs = max(1, int(every_n_epochs))
+        self._validated = -1  # the latest epoch drawn after its validation
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking and trainer.current_epoch % self.every_n_epochs == 0:
+        if not trainer.sanity_checking:
+            self._validated = trainer.current_epoch
+            if trainer.current_epoch % self.every_n_epochs == 0:
+                self._draw(trainer)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # An epoch without validation (validate_low_resolution=false) is drawn when the next
+        # one starts, once its training metrics have reached the logger.
+        previous = trainer.current_epoch - 1
+        if previous >= 0 and previous != self._validated and previous % self.every_n_epochs == 0:
             self._draw(trainer)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

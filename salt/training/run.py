@@ -157,6 +157,28 @@ def check_compile(device: str) -> None:
         raise SaltError("trainer.compile=true: torch.compile on a CPU needs a C++ compiler (none on PATH)")
 
 
+def validate_low_resolution(cfg: DictConfig) -> bool:
+    """`validate_low_resolution`, refused with one line where a skipped validation would
+    break the run: early stopping and a plateau schedule read val/score after every epoch."""
+    value = cfg.get("validate_low_resolution", True)
+    if not isinstance(value, bool):
+        raise SaltError(f"validate_low_resolution={value!r}: must be true or false")
+    if value or not int(cfg.get("low_resolution_epochs", 0)):
+        return value
+    for key, callback in (cfg.get("callbacks") or {}).items():
+        if callback is not None and str(callback.get("_target_", "")).endswith("EarlyStopping"):
+            raise SaltError(
+                f"validate_low_resolution=false: callbacks.{key} (early stopping) reads val/score after every epoch, "
+                f"which the half-resolution epochs would not compute; set callbacks.{key}=null"
+            )
+    if "ReduceLROnPlateau" in str((cfg.get("scheduler") or {}).get("_target_", "")):
+        raise SaltError(
+            "validate_low_resolution=false: the plateau schedule reads val/score after every epoch, which the "
+            "half-resolution epochs would not compute; choose another scheduler (e.g. scheduler=warmup_cosine)"
+        )
+    return value
+
+
 def scheduler_factory(cfg: DictConfig) -> tuple[Callable[..., object] | None, str]:
     """The `scheduler` block as a partial taking the optimiser, and how often it steps
     (`scheduler.interval`: epoch, the default, or step)."""
@@ -204,6 +226,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         inputs=input_record(cfg.data.channels, cfg.data.padding, cfg.data.get("histogram_match", False)),
         low_resolution_epochs=int(cfg.get("low_resolution_epochs", 0)),
         low_resolution=str(cfg.get("low_resolution", "downsample")),
+        validate_low_resolution=validate_low_resolution(cfg),
         seed=int(cfg.seed),
     )
     resume = resume_checkpoint(cfg, out, module)
