@@ -254,6 +254,52 @@ def test_low_resolution_epochs_train_at_half_size_then_full_and_validate_at_full
     assert sizes[(0, False)] == sizes[(1, False)] == {crop}
 
 
+def test_full_resolution_epochs_train_and_validate_with_their_own_loss_weights(compose_train, monkeypatch):
+    from salt.losses import CompositeLoss
+    from salt.training.module import SaltSegmentation
+
+    seen, where = [], {}
+    loss, forward = SaltSegmentation._loss, CompositeLoss.forward
+
+    def in_module(self, batch, stage):
+        where.update(epoch=self.current_epoch, stage=stage, sanity=self.trainer.sanity_checking)
+        return loss(self, batch, stage)
+
+    def recording(self, mask_logits, empty_logit, truth):
+        if not where["sanity"]:
+            seen.append((where["epoch"], where["stage"], mask_logits.shape[-1], dict(self.weights)))
+        return forward(self, mask_logits, empty_logit, truth)
+
+    monkeypatch.setattr(SaltSegmentation, "_loss", in_module)
+    monkeypatch.setattr(CompositeLoss, "forward", recording)
+    cfg = compose_train(
+        "low_resolution_epochs=1", "trainer.max_epochs=2", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+        "loss.weights.lovasz=0.5", "loss.weights.bce=1.0", "loss.weights.empty_bce=0.25",
+        "full_resolution_loss_weights={lovasz: 1.0, bce: 0.1}",
+    )
+    metrics = train(cfg)
+    crop = cfg.data.padding.crop_size
+    first = {"lovasz": 0.5, "bce": 1.0, "empty_bce": 0.25}
+    full = {"lovasz": 1.0, "bce": 0.1, "empty_bce": 0.25}  # merged over loss.weights
+    assert seen == [
+        (0, "train", crop // 2, first), (0, "train", crop // 2, first), (0, "val", crop, first),
+        (1, "train", crop, full), (1, "train", crop, full), (1, "val", crop, full),
+    ]
+    assert 0.0 <= metrics["val/score"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("{dice: 1.0}", r"^full_resolution_loss_weights: loss: unknown term\(s\) dice; choose from lovasz, "),
+        ("0.5", r"^full_resolution_loss_weights=0.5: must be a mapping of loss terms to weights"),
+    ],
+)
+def test_bad_full_resolution_loss_weights_are_one_line(compose_train, value, message):
+    with pytest.raises(SaltError, match=message):
+        train(compose_train("low_resolution_epochs=1", f"full_resolution_loss_weights={value}"))
+
+
 SKIPPED_VALIDATION = (
     "low_resolution_epochs=2", "trainer.max_epochs=3", "validate_low_resolution=false", "callbacks.early_stopping=null",
     "callbacks.validation_tiles=null", "scheduler=warmup_cosine", "model.block_dropout=0.2",

@@ -177,14 +177,18 @@ def measure_step_times(
                 taken.append(time.perf_counter() - start)
         return [statistics.median(taken) for taken in seconds]
 
-    def training(batch: dict) -> Callable[[], None]:
+    # Each resolution with its epochs' loss (a Lovász term costs a sort per tile); validation
+    # mostly follows full-resolution epochs.
+    full_loss = module.loss if module.full_resolution_loss is None else module.full_resolution_loss
+
+    def training(batch: dict, loss: Callable) -> Callable[[], None]:
         inputs = batch["image"].to(device).contiguous(memory_format=memory_format)
         target = batch["mask"].to(device)
 
         def step() -> None:
             with train_context():
                 output = net(inputs)
-                total, _ = module.loss(output.mask_logits, output.empty_logit, target)
+                total, _ = loss(output.mask_logits, output.empty_logit, target)
             total.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -194,13 +198,16 @@ def measure_step_times(
     def validation() -> None:
         with torch.no_grad(), val_context():
             output = net(image.to(device).contiguous(memory_format=memory_format))
-            module.loss(output.mask_logits, output.empty_logit, mask.to(device))
+            full_loss(output.mask_logits, output.empty_logit, mask.to(device))
 
     # Dropout in the copy draws from the global generators; forked, the run draws what it
     # would have drawn without this measurement.
     cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
-        full, low = timed(training({"image": image, "mask": mask}), training(module.low_resolution_batch({"image": image, "mask": mask}, 0)))
+        full, low = timed(
+            training({"image": image, "mask": mask}, full_loss),
+            training(module.low_resolution_batch({"image": image, "mask": mask}, 0), module.loss),
+        )
         net.eval()
         (val,) = timed(validation)
     return StepTimes(full=full, low=low, validation=val)

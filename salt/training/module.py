@@ -96,6 +96,11 @@ class SaltSegmentation(pl.LightningModule):
             resolution.
         low_resolution: how those batches are made: "downsample" (`half_resolution`: the
             whole crop at half scale) or "crop" (`half_crop`: half the crop at its scale).
+        full_resolution_loss: the loss from the first full-resolution epoch on (training and
+            validation), where it differs from `loss`: BCE teaches a network from scratch
+            fast, the Lovász hinge optimises the IoU the metric thresholds, and the switch
+            to full resolution already costs the epochs a switch of loss costs. None keeps
+            `loss` throughout.
         validate_low_resolution: validate after the low-resolution epochs too. False skips
             their validation: scored at full resolution, a network still learning at half
             scale scores 0.1-0.5 where the first full epoch reaches 0.7, and on an AVX2 CPU
@@ -122,6 +127,7 @@ class SaltSegmentation(pl.LightningModule):
         inputs: dict | None = None,
         low_resolution_epochs: int = 0,
         low_resolution: str = "downsample",
+        full_resolution_loss: CompositeLoss | None = None,
         validate_low_resolution: bool = True,
         seed: int = 0,
     ) -> None:
@@ -130,9 +136,10 @@ class SaltSegmentation(pl.LightningModule):
             raise SaltError(f"low_resolution={low_resolution!r}: unknown, expected one of {', '.join(LOW_RESOLUTION)}")
         # The run's resolved config (config.yaml) is what rebuilds a model; the checkpoint
         # keeps plain values only, so it loads with torch.load(weights_only=True).
-        self.save_hyperparameters(logger=False, ignore=["net", "loss", "optimizer", "scheduler", "geometry"])
+        self.save_hyperparameters(logger=False, ignore=["net", "loss", "full_resolution_loss", "optimizer", "scheduler", "geometry"])
         self.net = net
         self.loss = loss
+        self.full_resolution_loss = full_resolution_loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.geometry = geometry
@@ -153,12 +160,19 @@ class SaltSegmentation(pl.LightningModule):
 
     def _loss(self, batch: dict, stage: str) -> tuple[Tensor, SegmentationOutput]:
         output = self(batch["image"])
-        total, parts = self.loss(output.mask_logits, output.empty_logit, batch["mask"])
+        total, parts = self.epoch_loss()(output.mask_logits, output.empty_logit, batch["mask"])
         batch_size = len(batch["image"])
         self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, prog_bar=stage == "train", batch_size=batch_size)
         for name, value in parts.items():
             self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return total, output
+
+    def epoch_loss(self) -> CompositeLoss:
+        """The loss of the current epoch: `full_resolution_loss` from the first
+        full-resolution epoch, where one is set."""
+        if self.full_resolution_loss is not None and self.current_epoch >= self.hparams.low_resolution_epochs:
+            return self.full_resolution_loss
+        return self.loss
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         if self.current_epoch < self.hparams.low_resolution_epochs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import hydra
@@ -179,6 +179,24 @@ def validate_low_resolution(cfg: DictConfig) -> bool:
     return value
 
 
+def full_resolution_loss(cfg: DictConfig) -> torch.nn.Module | None:
+    """`full_resolution_loss_weights` merged over `loss.weights`: the loss of the
+    full-resolution epochs, or None where the key is null."""
+    weights = cfg.get("full_resolution_loss_weights")
+    if weights is None:
+        return None
+    if not isinstance(weights, Mapping):
+        raise SaltError(f"full_resolution_loss_weights={weights}: must be a mapping of loss terms to weights, e.g. {{lovasz: 1.0, bce: 0.1}}")
+    merged = {**OmegaConf.to_container(cfg.loss.weights, resolve=True), **OmegaConf.to_container(weights, resolve=True)}
+    try:
+        return hydra.utils.instantiate(cfg.loss, weights=merged)
+    except Exception as error:  # Hydra wraps the loss's own one-line error
+        cause = error if isinstance(error, SaltError) else error.__cause__
+        if isinstance(cause, SaltError):
+            raise SaltError(f"full_resolution_loss_weights: {cause}") from None
+        raise
+
+
 def scheduler_factory(cfg: DictConfig) -> tuple[Callable[..., object] | None, str]:
     """The `scheduler` block as a partial taking the optimiser, and how often it steps
     (`scheduler.interval`: epoch, the default, or step)."""
@@ -226,6 +244,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         inputs=input_record(cfg.data.channels, cfg.data.padding, cfg.data.get("histogram_match", False)),
         low_resolution_epochs=int(cfg.get("low_resolution_epochs", 0)),
         low_resolution=str(cfg.get("low_resolution", "downsample")),
+        full_resolution_loss=full_resolution_loss(cfg),
         validate_low_resolution=validate_low_resolution(cfg),
         seed=int(cfg.seed),
     )
