@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class SaltError(Exception):
@@ -48,15 +48,23 @@ def exit_on_error() -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        cause: BaseException | None = error
-        while cause is not None and not isinstance(cause, SaltError) and not _disk_full(cause):
-            cause = cause.__cause__ or cause.__context__
+        cause = cause_in_chain(error, lambda e: isinstance(e, SaltError) or _disk_full(e))
         if cause is None:
             raise
         if _disk_full(cause):
             where = f"{cause.filename}: " if getattr(cause, "filename", None) else ""
             raise SystemExit(f"error: {where}no space left on device (nothing was left half-written; free space and run again)") from None
         raise SystemExit(f"error: {cause}") from None
+
+
+def cause_in_chain(error: BaseException, match: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception of `error`'s chain (itself, then what it was raised from or
+    during) that `match` accepts, or None: finds a `SaltError` that Hydra's instantiate
+    wrapped in an InstantiationException."""
+    cause: BaseException | None = error
+    while cause is not None and not match(cause):
+        cause = cause.__cause__ or cause.__context__
+    return cause
 
 
 def _disk_full(error: BaseException) -> bool:

@@ -170,12 +170,17 @@ class SaltSegmentation(pl.LightningModule):
     def epoch_loss(self) -> CompositeLoss:
         """The loss of the current epoch: `full_resolution_loss` from the first
         full-resolution epoch, where one is set."""
-        if self.full_resolution_loss is not None and self.current_epoch >= self.hparams.low_resolution_epochs:
+        if self.full_resolution_loss is not None and not self.low_resolution_epoch:
             return self.full_resolution_loss
         return self.loss
 
+    @property
+    def low_resolution_epoch(self) -> bool:
+        """Whether the current epoch trains at half resolution (`low_resolution_epochs`)."""
+        return self.current_epoch < self.hparams.low_resolution_epochs
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        if self.current_epoch < self.hparams.low_resolution_epochs:
+        if self.low_resolution_epoch:
             batch = self.low_resolution_batch(batch, batch_idx)
         total, _ = self._loss(batch, "train")
         return total
@@ -195,7 +200,7 @@ class SaltSegmentation(pl.LightningModule):
         # that ends at half resolution still has its score and a best checkpoint.
         max_epochs = self.trainer.max_epochs
         last = max_epochs is not None and 0 < max_epochs <= self.current_epoch + 1
-        skip = self.current_epoch < self.hparams.low_resolution_epochs and not last
+        skip = self.low_resolution_epoch and not last
         self.trainer.check_val_every_n_epoch = sys.maxsize if skip else self._validate_every
 
     def low_resolution_batch(self, batch: dict, batch_idx: int) -> dict:

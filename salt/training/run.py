@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from salt import rundir
 from salt.data.prepared import PaddingSettings  # noqa: F401  registers data/padding/schema, composed by train.yaml
-from salt.errors import SaltError
+from salt.errors import SaltError, cause_in_chain
 from salt.files import atomic_file
 from salt.mosaic.build import AssemblySettings  # noqa: F401  registers assembly/schema (folds=mosaic)
 from salt.precision import trainer_device, trainer_precision
@@ -190,9 +190,9 @@ def full_resolution_loss(cfg: DictConfig) -> torch.nn.Module | None:
     merged = {**OmegaConf.to_container(cfg.loss.weights, resolve=True), **OmegaConf.to_container(weights, resolve=True)}
     try:
         return hydra.utils.instantiate(cfg.loss, weights=merged)
-    except Exception as error:  # Hydra wraps the loss's own one-line error
-        cause = error if isinstance(error, SaltError) else error.__cause__
-        if isinstance(cause, SaltError):
+    except Exception as error:  # the loss's own one-line error, wrapped by Hydra
+        cause = cause_in_chain(error, lambda e: isinstance(e, SaltError))
+        if cause is not None:
             raise SaltError(f"full_resolution_loss_weights: {cause}") from None
         raise
 
