@@ -65,6 +65,45 @@ def test_replanning_fits_the_epochs_still_to_come_into_the_time_left():
     assert replan_epochs(50.0, done=5, low_fixed=3, low_epoch=10.0, full_epoch=20.0, low_share=0.5) == EpochPlan(7, 3, pytest.approx(40 / 60))
     # Nothing more fits: the run stops after the epoch just done.
     assert replan_epochs(10.0, done=5, low_fixed=3, low_epoch=10.0, full_epoch=20.0, low_share=0.5) == EpochPlan(5, 3, 0.0)
+    # Nothing more fits while the run is still at half resolution: one full-resolution epoch
+    # beyond the time left, for the run's score; none where every epoch is meant to be at half.
+    assert replan_epochs(5.0, done=3, low_fixed=None, low_epoch=10.0, full_epoch=20.0, low_share=0.75) == EpochPlan(4, 3, pytest.approx(20 / 60))
+    assert replan_epochs(5.0, done=3, low_fixed=None, low_epoch=10.0, full_epoch=20.0, low_share=1.0) == EpochPlan(3, 3, 0.0)
+
+
+def test_a_short_plan_still_ends_at_full_resolution():
+    # Half-resolution epoch 11 s, full 21 s, 25 s and a share of 0.9. By share alone two
+    # half-resolution epochs (22 s) would be the plan, and no epoch would train at the
+    # resolution the run is scored at; the last epoch is kept at full resolution instead.
+    times = StepTimes(full=2.0, low=1.0, validation=0.5)
+    assert plan_epochs(25.0, times, train_batches=10, val_batches=2, low_share=0.9) == EpochPlan(1, 0, pytest.approx(21 / 60))
+    # 60 s: by share alone 4 epochs would all be at half resolution (44 s), and 5 (4 + 1,
+    # 65 s) would not fit. With the last one at full resolution: 3 + 1 (54 s).
+    assert plan_epochs(60.0, times, train_batches=10, val_batches=2, low_share=0.9) == EpochPlan(4, 3, pytest.approx(54 / 60))
+    # Every plan of every budget ends at full resolution unless the share is 1.
+    for seconds in range(21, 400, 7):
+        for share in (0.5, 0.73, 0.9, 0.99):
+            plan = plan_epochs(float(seconds), times, train_batches=10, val_batches=2, low_share=share)
+            assert plan.low_resolution_epochs < plan.max_epochs, (seconds, share, plan)
+
+
+def test_a_run_out_of_time_at_half_resolution_trains_one_full_resolution_epoch_and_is_scored(compose_train, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(budget, "measure_step_times", lambda module, **options: StepTimes(full=20.0, low=10.0, validation=5.0))
+    # 2.1 min, 3 of 4 epochs at half resolution without validation (20 s each), full ones 45 s:
+    # first plan 3 + 1 epochs (105 s of 0.88 × 126 s). The machine then runs five times
+    # slower: epoch 0 ends at 100 s, with 26 s left and full epochs expected to take 225 s.
+    # Stopping there would leave the run with no validated epoch at all.
+    ticks = iter([0.0, 0.0, 0.0, 100.0] + [400.0] * 20)
+    monkeypatch.setattr(budget, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    extra = ("validate_low_resolution=false", "callbacks.early_stopping=null")
+    with caplog.at_level("WARNING", logger="salt.training.budget"):
+        train(budget_run(compose_train, tmp_path, 2.1, 3, "warmup_cosine", *extra))
+    run = tmp_path / "run"
+    assert [epoch for epoch, _ in read_metrics_csv(run / "metrics" / "metrics.csv")["val/score"]] == [1]
+    config = OmegaConf.load(run / "config.yaml")
+    assert (config.trainer.max_epochs, config.low_resolution_epochs) == (2, 1)
+    assert (run / "checkpoints" / "best.ckpt").exists()
+    assert "trains one (3.8 min) beyond the budget" in caplog.text
 
 
 def test_the_run_replans_from_the_clock_and_moves_the_schedule_end(compose_train, tmp_path, monkeypatch):

@@ -22,7 +22,9 @@ no longer fits. The median lets one slow epoch pass (judged by the latest epoch 
 run cut 40 epochs to 38 for one half-resolution epoch of 1.0 minute among ones of 0.9) and
 follows a VM that stays slow within two epochs. Those checks only ever shorten: an epoch
 that ran fast for a while does not lengthen the run, so the schedule's end does not swing
-back and forth.
+back and forth. Every plan ends with a full-resolution epoch (unless all epochs are meant to
+be at half resolution): a run that runs out of time during its half-resolution epochs
+trains one more at full resolution, beyond the budget, rather than ending unscored.
 
 The plan is stored in every checkpoint: a resumed run keeps the length it started with
 (its schedule depends on it), whatever the machine it resumes on. Given the plan, the run
@@ -107,16 +109,25 @@ def replan_epochs(seconds: float, *, done: int, low_fixed: int | None, low_epoch
     total train at half resolution (at least the `done` ones). `minutes` is the estimate
     for the epochs still to come. At least `done` epochs: the run stops after this one
     when no further epoch fits.
+
+    Unless every epoch is meant to be at half resolution (`low_share` 1), the last one is
+    at full resolution: the run's score and its best weights come from full-resolution
+    epochs (half-resolution ones may skip validation, and their full-resolution scores mean
+    little). So a run still at half resolution when its time runs out gets one
+    full-resolution epoch beyond the budget rather than none.
     """
     if not 0.0 <= low_share <= 1.0:
         raise ValueError(f"low_share={low_share}: must lie in [0, 1]")
     if min(low_epoch, full_epoch) <= 0:
         raise ValueError(f"epochs of {low_epoch} s and {full_epoch} s: must take some time")
+    end_at_full = low_fixed is None and low_share < 1.0
     plan = EpochPlan(done, done if low_fixed is None else low_fixed, 0.0)
+    if end_at_full and done > 0:
+        plan = EpochPlan(done + 1, done, full_epoch / 60)
     epochs = done + 1
     while True:
         low = low_fixed if low_fixed is not None else max(done, round(low_share * epochs))
-        low = min(low, epochs)
+        low = min(low, epochs - 1 if end_at_full else epochs)
         total = max(0, low - done) * low_epoch + (epochs - max(low, done)) * full_epoch
         if total > seconds:
             return plan
@@ -335,6 +346,12 @@ class TimeBudget(pl.Callback):
             self.minutes, epoch, took / 60, "half" if low_resolution else "full", plan.max_epochs,
             plan.low_resolution_epochs, plan.minutes, self.plan.max_epochs, self.plan.low_resolution_epochs,
         )
+        if plan.minutes * 60 > left:
+            log.warning(
+                "budget_minutes=%g: no time is left for the full-resolution epochs; the run trains one (%.1f min) "
+                "beyond the budget, for its score and best weights",
+                self.minutes, plan.minutes,
+            )
         self._apply(trainer, pl_module, plan)
         for scheduler in schedulers:
             if hasattr(scheduler, "retarget"):
