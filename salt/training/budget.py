@@ -190,7 +190,7 @@ def measure_step_times(
 
     # Each resolution with its epochs' loss (a Lovász term costs a sort per tile); validation
     # mostly follows full-resolution epochs.
-    full_loss = module.loss if module.full_resolution_loss is None else module.full_resolution_loss
+    full_loss = module.loss_at(low_resolution=False)
 
     def training(batch: dict, loss: Callable) -> Callable[[], None]:
         inputs = batch["image"].to(device).contiguous(memory_format=memory_format)
@@ -217,7 +217,7 @@ def measure_step_times(
     with torch.random.fork_rng(devices=cuda):
         full, low = timed(
             training({"image": image, "mask": mask}, full_loss),
-            training(module.low_resolution_batch({"image": image, "mask": mask}, 0), module.loss),
+            training(module.low_resolution_batch({"image": image, "mask": mask}, 0), module.loss_at(low_resolution=True)),
         )
         net.eval()
         (val,) = timed(validation)

@@ -160,17 +160,17 @@ class SaltSegmentation(pl.LightningModule):
 
     def _loss(self, batch: dict, stage: str) -> tuple[Tensor, SegmentationOutput]:
         output = self(batch["image"])
-        total, parts = self.epoch_loss()(output.mask_logits, output.empty_logit, batch["mask"])
+        total, parts = self.loss_at(self.low_resolution_epoch)(output.mask_logits, output.empty_logit, batch["mask"])
         batch_size = len(batch["image"])
         self.log(f"{stage}/loss", total, on_step=False, on_epoch=True, prog_bar=stage == "train", batch_size=batch_size)
         for name, value in parts.items():
             self.log(f"{stage}/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return total, output
 
-    def epoch_loss(self) -> CompositeLoss:
-        """The loss of the current epoch: `full_resolution_loss` from the first
-        full-resolution epoch, where one is set."""
-        if self.full_resolution_loss is not None and not self.low_resolution_epoch:
+    def loss_at(self, low_resolution: bool) -> CompositeLoss:
+        """The loss of an epoch at half (`low_resolution`) or full resolution:
+        `full_resolution_loss` for full-resolution epochs where one is set, `loss` otherwise."""
+        if self.full_resolution_loss is not None and not low_resolution:
             return self.full_resolution_loss
         return self.loss
 
