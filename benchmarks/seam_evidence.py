@@ -103,7 +103,14 @@ def evaluate(near: np.ndarray, far: np.ndarray, hubness: int = 0) -> dict:
         cols = np.partition(sim, sim.shape[0] - hubness, axis=0)[-hubness:].mean(axis=0)
         # 2·s − r_a − r_b, shifted back to the scale of a similarity so that distances exist.
         sim = sim - (rows[:, None] + cols[None, :]) / 2 + (rows.mean() + cols.mean()) / 2
-    index = np.arange(len(near))
+    return lone_link_rates(sim, width)
+
+
+def lone_link_rates(sim: np.ndarray, width: int) -> dict:
+    """Top-1 and TP / FP rates of the lone-link test on a similarity matrix whose diagonal
+    holds the true pairs (left as it was)."""
+    index = np.arange(len(sim))
+    diagonal = np.diagonal(sim).copy()
     out = {}
     for missing in (False, True):
         if missing:
@@ -121,6 +128,7 @@ def evaluate(near: np.ndarray, far: np.ndarray, hubness: int = 0) -> dict:
             out["tp"] = {r: float((correct & mutual & (ratio <= r)).mean()) for r in RATIOS}
         else:
             out["fp"] = {r: float((mutual & (ratio <= r)).mean()) for r in RATIOS}
+    np.fill_diagonal(sim, diagonal)
     return out
 
 

@@ -49,21 +49,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from seam_evidence import distance, halves, top_two  # noqa: E402
+from seam_evidence import RATIOS, halves, lone_link_rates  # noqa: E402
 
-from salt.data.histogram import match_histograms, mean_histogram  # noqa: E402
 from salt.data.tiles import load_split  # noqa: E402
-from salt.mosaic.assembly import assemble  # noqa: E402
-from salt.mosaic.build import AssemblySettings  # noqa: E402
+from salt.mosaic.build import AssemblySettings, assemble_evidence, assemble_tiles  # noqa: E402
 from salt.mosaic.edges import BOTTOM, DIRECTION_NAMES, DIRECTIONS, near_constant_tiles, side_descriptors  # noqa: E402
 from salt.mosaic.evidence import SeamEvidence, closed_squares  # noqa: E402
-from salt.mosaic.matching import Links, best_matches, candidate_links  # noqa: E402
+from salt.mosaic.matching import Links  # noqa: E402
 from salt.mosaic.quality import neighbour_pairs, seam_agreement  # noqa: E402
 
 CANDIDATES = 10  # held-out sides: candidates the verifier scores, by descriptor rank
 REAL_CANDIDATES = 5  # real sides (22,000 tiles: the scoring is what costs)
 NEGATIVES = 3  # hard negatives per side in training
-RATIOS = (0.65, 0.8, 0.9)
 MARGINS = np.round(np.arange(0, 12.01, 0.5), 1)
 OUT = REPO / "outputs" / "seam_verifier"  # the layouts per margin, for pictures
 
@@ -202,31 +199,6 @@ def lone_links(i: np.ndarray, j: np.ndarray, s: np.ndarray, n: int, margin_grid:
     return {"tp": tp, "fp": fp}
 
 
-def descriptor_rates(sim: np.ndarray, width: int) -> dict:
-    """TP / FP rates of the suite's lone-link test (mutual best, ratio ≤ R) on a similarity matrix."""
-    n = len(sim)
-    index = np.arange(n)
-    out = {}
-    s = sim.copy()
-    for missing in (False, True):
-        if missing:
-            np.fill_diagonal(s, -np.inf)
-        row_arg, row_best, row_second = top_two(s, 1)
-        col_arg, col_best, col_second = top_two(s, 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.maximum(
-                distance(row_best, width) / distance(row_second, width),
-                (distance(col_best, width) / distance(col_second, width))[row_arg],
-            )
-        mutual = col_arg[row_arg] == index
-        key = "fp" if missing else "tp"
-        ok = mutual if missing else mutual & (row_arg == index)
-        out[key] = np.array([(ok & (ratio <= r)).mean() for r in RATIOS])
-        if not missing:
-            out["top1"] = float((row_arg == index).mean())
-    return out
-
-
 def candidate_pairs(sim: np.ndarray, k: int) -> np.ndarray:
     """(P, 2) every row's and every column's k best partners by descriptor, once each."""
     rows_top = np.argpartition(-sim, k, axis=1)[:, :k]
@@ -244,7 +216,7 @@ def candidate_pairs(sim: np.ndarray, k: int) -> np.ndarray:
 def held_out_rates(model: Verifier, a: np.ndarray, b: np.ndarray, sim: np.ndarray, width: int) -> dict:
     """Print and return the descriptor's and the verifier's lone-link rates on held-out halves."""
     n = len(a)
-    base = descriptor_rates(sim, width)
+    base = lone_link_rates(sim, width)
     pairs = candidate_pairs(sim, CANDIDATES)
     start = time.perf_counter()
     s = score(model, a, b, pairs[:, 0], pairs[:, 1])
@@ -253,11 +225,11 @@ def held_out_rates(model: Verifier, a: np.ndarray, b: np.ndarray, sim: np.ndarra
     best, _ = side_best(pairs[:, 0], pairs[:, 1], s, n)
     print(f"  top-1: descriptor {base['top1']:.3f}, verifier {(best == np.arange(n)).mean():.3f}")
     print("  ratio limit | descriptor TP / FP | verifier TP / FP at no more FP (margin)")
-    for k, r in enumerate(RATIOS):
-        fp = base["fp"][k]
+    for r in RATIOS:
+        fp = base["fp"][r]
         within = learned["fp"] <= fp
         m = int(np.argmax(np.where(within, learned["tp"], -1)))
-        print(f"  {r} | {base['tp'][k]:.3f} / {fp:.4f} | {learned['tp'][m]:.3f} / {learned['fp'][m]:.4f} (margin {MARGINS[m]:.1f})")
+        print(f"  {r} | {base['tp'][r]:.3f} / {fp:.4f} | {learned['tp'][m]:.3f} / {learned['fp'][m]:.4f} (margin {MARGINS[m]:.1f})")
     print(
         "  verifier, margin: TP / FP  "
         + "  ".join(f"{m:g}: {t:.3f} / {f:.4f}" for m, t, f in zip(MARGINS, learned["tp"], learned["fp"]) if m == int(m)),
@@ -285,70 +257,66 @@ def real_candidates(sides, k: int) -> np.ndarray:
     return np.stack([rows[pairs[:, 0]], cols[pairs[:, 1]]], 1)
 
 
+def placed_pairs(mosaic: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Neighbour pairs (a, b, direction) of the tiles in mosaics of ≥ 2 tiles."""
+    placed = np.bincount(mosaic)[mosaic] >= 2
+    return neighbour_pairs(np.where(placed, mosaic, -1), x, y)
+
+
+def with_verified(base: Links, best: np.ndarray, margin: np.ndarray, near: np.ndarray, far: np.ndarray, m: float):
+    """The suite's candidate links plus the verifier's links at margin ≥ m, and which are verified."""
+    a = np.flatnonzero(margin >= m)
+    b = best[a]
+    known = {pair: i for i, pair in enumerate(zip(base.a.tolist(), base.b.tolist()))}
+    new = np.array([pair not in known for pair in zip(a.tolist(), b.tolist())], bool)
+    na, nb = a[new], b[new]
+    distance = np.sqrt(np.maximum(2 - 2 * (near[na] * far[nb]).sum(1) / near.shape[1], 0)).astype(np.float32)
+    links = Links(
+        a=np.r_[base.a, na],
+        b=np.r_[base.b, nb],
+        distance=np.r_[base.distance, distance],
+        ratio=np.r_[base.ratio, np.ones(len(na), np.float32)],  # tried after the suite's links
+        mutual=np.r_[base.mutual, np.zeros(len(na), bool)],
+    )
+    verified = np.zeros(len(links.a), bool)
+    verified[[known[pair] for pair in zip(a[~new].tolist(), b[~new].tolist())]] = True
+    verified[len(base.a) :] = True
+    return links, verified
+
+
 def assemble_with_verifier(images, settings, models, rows_seen, margins, masks, labelled, rates) -> None:
     """The real assembly with verifier-strong lone links added, at each margin."""
     n = len(images)
-    usable = ~near_constant_tiles(images, settings.near_constant_share)
-    matched = match_histograms(images, mean_histogram(images))
+    suite = assemble_tiles(images, settings)
+    evidence = suite.evidence
     raw = images.astype(np.float32) / 255
-    sides, forward, backward, links, verified = {}, {}, {}, {}, {}
+    verified = {}
     for d in DIRECTIONS:
-        sides[d] = side_descriptors(matched, d).restrict(usable)
-        forward[d], backward[d] = best_matches(sides[d])
-        pairs = real_candidates(sides[d], REAL_CANDIDATES)
+        pairs = real_candidates(evidence.sides[d], REAL_CANDIDATES)
         tiles = raw if d == BOTTOM else raw.transpose(0, 2, 1)
         last, first = strips(tiles, tiles, rows_seen)
         start = time.perf_counter()
         s = score(models[d], last, first, pairs[:, 0], pairs[:, 1])
-        best, margin = mutual_margins(pairs[:, 0], pairs[:, 1], s, n, n)
-        verified[d] = (best, margin)
+        verified[d] = mutual_margins(pairs[:, 0], pairs[:, 1], s, n, n)
         print(f"  real {DIRECTION_NAMES[d]} seams: scored {len(pairs):,} candidate pairs in {time.perf_counter() - start:.0f} s", flush=True)
     print("  margin | verifier links bottom / right | est. true bottom seams | tiles placed | mosaics | collisions | neighbour pairs | train-train seams: mask agreement")
     for m in margins:
-        flags = {}
-        for d in DIRECTIONS:
-            base = candidate_links(forward[d], backward[d])
-            best, margin = verified[d]
-            a = np.flatnonzero(margin >= m) if m is not None else np.zeros(0, np.int64)
-            b = best[a]
-            known = {pair: i for i, pair in enumerate(zip(base.a.tolist(), base.b.tolist()))}
-            new = np.array([(x, y) not in known for x, y in zip(a.tolist(), b.tolist())], bool)
-            na, nb = a[new], b[new]
-            distance = np.sqrt(np.maximum(2 - 2 * (sides[d].near[na] * sides[d].far[nb]).sum(1) / 101, 0))
-            links[d] = Links(
-                a=np.r_[base.a, na],
-                b=np.r_[base.b, nb],
-                distance=np.r_[base.distance, distance.astype(np.float32)],
-                ratio=np.r_[base.ratio, np.ones(len(na), np.float32)],  # tried after the suite's links
-                mutual=np.r_[base.mutual, np.zeros(len(na), bool)],
-            )
-            flags[d] = np.zeros(len(links[d].a), bool)
-            flags[d][[known[(x, y)] for x, y in zip(a[~new].tolist(), b[~new].tolist())]] = True
-            flags[d][len(base.a) :] = True
-        evidence = VerifiedEvidence(sides, forward, backward, links, settings.rules, closed_squares(links, n), flags)
-        a = np.concatenate([links[d].a for d in DIRECTIONS])
-        b = np.concatenate([links[d].b for d in DIRECTIONS])
-        direction = np.concatenate([np.full(len(links[d].a), d) for d in DIRECTIONS])
-        index = np.concatenate([np.arange(len(links[d].a)) for d in DIRECTIONS])
-        distance = np.concatenate([links[d].distance for d in DIRECTIONS])
-        ratio = np.concatenate([links[d].ratio for d in DIRECTIONS])
-        order = np.lexsort((b, a, direction, distance, ratio))
-
-        def judge(i, upper, lower, kind):
-            return evidence.accepts(int(direction[i]), int(index[i]), upper, lower, kind)
-
-        layout = assemble(n, a, b, direction, order, judge)
-        sizes = layout.sizes()
-        placed = sizes >= 2
-        cells = set(zip(layout.mosaic[placed].tolist(), layout.x[placed].tolist(), layout.y[placed].tolist()))
-        pairs = neighbour_pairs(np.where(placed, layout.mosaic, -1), layout.x, layout.y)
-        agreement, seams = seam_agreement(pairs, masks, labelled)
-        counts = [int(flags[d].sum()) for d in DIRECTIONS]
         if m is None:
-            estimate = "–"
+            layout, counts, estimate = suite.layout, [0, 0], "–"
         else:
-            tp = rates[BOTTOM]["tp"][int(np.argmin(np.abs(MARGINS - m)))]
-            estimate = f"{counts[0] / tp:,.0f}"
+            links, flags = {}, {}
+            for d in DIRECTIONS:
+                sides = evidence.sides[d]
+                links[d], flags[d] = with_verified(evidence.links[d], *verified[d], sides.near, sides.far, m)
+            layout = assemble_evidence(
+                n, VerifiedEvidence(evidence.sides, evidence.forward, evidence.backward, links, settings.rules, closed_squares(links, n), flags)
+            )
+            counts = [int(flags[d].sum()) for d in DIRECTIONS]
+            estimate = f"{counts[0] / rates[BOTTOM]['tp'][int(np.argmin(np.abs(MARGINS - m)))]:,.0f}"
+        placed = layout.sizes() >= 2
+        cells = set(zip(layout.mosaic[placed].tolist(), layout.x[placed].tolist(), layout.y[placed].tolist()))
+        pairs = placed_pairs(layout.mosaic, layout.x, layout.y)
+        agreement, seams = seam_agreement(pairs, masks, labelled)
         print(
             f"  {'none (the suite)' if m is None else m} | {counts[0]:,} / {counts[1]:,} | {estimate} | {int(placed.sum()):,} | "
             f"{len(np.unique(layout.mosaic[placed]))} | {int(placed.sum()) - len(cells)} | {len(pairs):,} | {seams}: {agreement:.4f}",
@@ -365,8 +333,7 @@ def new_seams_picture(images: np.ndarray, margin: float, out: Path, count: int =
 
     def pairs_of(name: str) -> set:
         layout = np.load(OUT / f"layout_margin_{name}.npz")
-        placed = np.bincount(layout["mosaic"])[layout["mosaic"]] >= 2
-        return set(map(tuple, neighbour_pairs(np.where(placed, layout["mosaic"], -1), layout["x"], layout["y"]).tolist()))
+        return set(map(tuple, placed_pairs(layout["mosaic"], layout["x"], layout["y"]).tolist()))
 
     new = sorted(pairs_of(format(margin, "g")) - pairs_of("None"))
     rng = np.random.default_rng(seed)
@@ -398,8 +365,7 @@ def mask_breaks_picture(data: Path, out: Path, count: int = 18) -> tuple[int, in
     train_tiles = load_split(data, "train")
     images, masks, n = train_tiles.images, train_tiles.masks.astype(bool), len(train_tiles)
     layout = np.load(OUT / "layout_margin_None.npz")
-    placed = np.bincount(layout["mosaic"])[layout["mosaic"]] >= 2
-    pairs = neighbour_pairs(np.where(placed, layout["mosaic"], -1), layout["x"], layout["y"])
+    pairs = placed_pairs(layout["mosaic"], layout["x"], layout["y"])
     pairs = pairs[(pairs[:, 0] < n) & (pairs[:, 1] < n)]  # train tiles come first
     a, b, d = pairs.T
     vertical = (d == BOTTOM)[:, None]

@@ -121,7 +121,14 @@ def assemble_tiles(images: np.ndarray, settings: AssemblySettings = AssemblySett
         links[direction] = candidate_links(forward[direction], backward[direction])
         lap(f"match {'bottom' if direction == BOTTOM else 'right'}")
     evidence = SeamEvidence(sides, forward, backward, links, settings.rules, closed_squares(links, len(images)))
+    layout = assemble_evidence(len(images), evidence)
+    lap("assemble")
+    return Assembly(layout=layout, evidence=evidence, usable=usable, timings=timings)
 
+
+def assemble_evidence(n: int, evidence: SeamEvidence) -> Layout:
+    """Join the candidate links of `evidence` into a layout of n tiles, each join judged by it."""
+    links = evidence.links
     a = np.concatenate([links[d].a for d in DIRECTIONS])
     b = np.concatenate([links[d].b for d in DIRECTIONS])
     direction = np.concatenate([np.full(len(links[d].a), d) for d in DIRECTIONS])
@@ -135,6 +142,4 @@ def assemble_tiles(images: np.ndarray, settings: AssemblySettings = AssemblySett
     def judge(i: int, upper: np.ndarray, lower: np.ndarray, kind: np.ndarray) -> bool:
         return evidence.accepts(int(direction[i]), int(index[i]), upper, lower, kind)
 
-    layout = assemble(len(images), a, b, direction, order, judge)
-    lap("assemble")
-    return Assembly(layout=layout, evidence=evidence, usable=usable, timings=timings)
+    return assemble(n, a, b, direction, order, judge)
